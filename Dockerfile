@@ -1,0 +1,26 @@
+# One image for web and worker; the compose file picks the command.
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    DJANGO_SETTINGS_MODULE=mnistsite.settings
+
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpq5 curl fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --create-home --uid 1000 app
+
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+
+COPY --chown=app:app . .
+RUN mkdir -p /app/var /app/media /app/staticfiles && chown -R app:app /app/var /app/media /app/staticfiles \
+    && DJANGO_ENV=development python manage.py collectstatic --noinput -v 0
+
+USER app
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD curl -fsS http://127.0.0.1:8000/api/health || exit 1
+CMD ["gunicorn", "mnistsite.wsgi:application", "-c", "gunicorn.conf.py"]

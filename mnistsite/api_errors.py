@@ -1,0 +1,39 @@
+"""Every API error is JSON of one shape: {"error": "<sentence>", "detail": ...}."""
+
+from rest_framework import status
+from rest_framework.exceptions import APIException
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ApiError(APIException):
+    """An error a service raises for the API to answer with its status code."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = "The request could not be processed."
+
+    def __init__(self, message: str, *, status_code: int | None = None, detail=None):
+        super().__init__(message)
+        if status_code is not None:
+            self.status_code = status_code
+        self.message = message
+        self.extra = detail
+
+
+def error_response(message: str, *, status_code: int, detail=None) -> Response:
+    return Response({"error": message, "detail": detail}, status=status_code)
+
+
+def exception_handler(exc, context):
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, ApiError):
+        response.data = {"error": exc.message, "detail": exc.extra}
+        return response
+    data = response.data
+    if isinstance(data, dict) and set(data) == {"detail"}:
+        response.data = {"error": str(data["detail"]), "detail": None}
+    else:
+        response.data = {"error": "The request is not valid.", "detail": data}
+    return response

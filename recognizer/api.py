@@ -1,0 +1,150 @@
+"""DRF API classes: parse input, call one service, shape the output."""
+
+import django_filters
+from django.conf import settings
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from mnistsite.api_errors import ApiError
+from mnistsite.health import broker_check, database_check
+from recognizer import access
+from recognizer.models import Prediction
+from recognizer.serializers import (
+    ErrorSerializer,
+    HealthSerializer,
+    PredictInputSerializer,
+    PredictionOutputSerializer,
+)
+from recognizer.services import ImageDecodeError, InvalidImagePayload, image_payload_decode, prediction_create
+from recognizer.serving import NoModelAvailable, serving_status
+
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="The request holds no readable image."),
+    413: OpenApiResponse(ErrorSerializer, description="The upload is larger than MAX_UPLOAD_BYTES."),
+    415: OpenApiResponse(ErrorSerializer, description="Unsupported content type."),
+    429: OpenApiResponse(ErrorSerializer, description="Too many requests from this client."),
+    503: OpenApiResponse(ErrorSerializer, description="No model can be served."),
+}
+
+
+def upload_too_large(size: int) -> ApiError:
+    return ApiError(
+        f"the upload is {size} bytes; the limit is {settings.MAX_UPLOAD_BYTES} bytes",
+        status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        detail={"limit_bytes": settings.MAX_UPLOAD_BYTES},
+    )
+
+
+class PredictView(APIView):
+    """Recognise one digit. Public; throttled per client by PREDICT_RATE_LIMIT."""
+
+    permission_classes = [AllowAny]
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "predict"
+
+    @extend_schema(
+        request={"multipart/form-data": PredictInputSerializer, "application/json": PredictInputSerializer},
+        responses={200: PredictionOutputSerializer, **ERRORS},
+    )
+    def post(self, request):
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        if declared > settings.MAX_UPLOAD_BYTES + 64 * 1024:  # room for the multipart envelope
+            raise upload_too_large(declared)
+        serializer = PredictInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload = serializer.validated_data.get("file")
+        if upload is not None:
+            if upload.size > settings.MAX_UPLOAD_BYTES:
+                raise upload_too_large(upload.size)
+            data, filename = upload.read(), upload.name
+        else:
+            try:
+                data = image_payload_decode(serializer.validated_data["image"])
+            except InvalidImagePayload as exc:
+                raise ApiError(str(exc), detail={"field": "image"}) from exc
+            if len(data) > settings.MAX_UPLOAD_BYTES:
+                raise upload_too_large(len(data))
+            filename = "canvas.png"
+        if not data:
+            raise ApiError("the uploaded file is empty", detail={"field": "file"})
+        try:
+            prediction = prediction_create(
+                data=data, filename=filename, source=serializer.validated_data["source"], owner=request.user
+            )
+        except ImageDecodeError as exc:
+            raise ApiError(str(exc), detail={"field": "file" if upload is not None else "image"}) from exc
+        except NoModelAvailable as exc:
+            raise ApiError(f"no model can be served: {exc}", status_code=status.HTTP_503_SERVICE_UNAVAILABLE) from exc
+        access.session_remember(request, prediction)
+        return Response(PredictionOutputSerializer(prediction).data, status=status.HTTP_200_OK)
+
+
+class HealthView(APIView):
+    """Is the model loaded, and do the database and broker answer? 503 when not."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+
+    @extend_schema(responses={200: HealthSerializer, 503: HealthSerializer})
+    def get(self, request):
+        errors = []
+        model = serving_status()
+        if model["error"]:
+            errors.append(model["error"])
+        database_error = database_check()
+        broker_error = broker_check()
+        errors += [e for e in (database_error, broker_error) if e]
+        if not model["model_loaded"] or database_error:
+            overall = "error"
+        elif errors:
+            overall = "degraded"
+        else:
+            overall = "ok"
+        body = {
+            "status": overall,
+            "model_loaded": model["model_loaded"],
+            "model_version": model["model_version"],
+            "database": "ok" if database_error is None else "unavailable",
+            "broker": "ok" if broker_error is None else "unavailable",
+        }
+        if errors:
+            body["errors"] = errors
+        return Response(body, status=status.HTTP_200_OK if overall == "ok" else status.HTTP_503_SERVICE_UNAVAILABLE)
+
+
+class PredictionFilter(django_filters.FilterSet):
+    digit = django_filters.NumberFilter(field_name="prediction")
+    reviewed = django_filters.BooleanFilter(field_name="reviewed_at", lookup_expr="isnull", exclude=True)
+    model_version = django_filters.CharFilter(field_name="model_version__version")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="lt")
+    date = django_filters.DateFilter(field_name="created", lookup_expr="date")
+
+    class Meta:
+        model = Prediction
+        fields = ["digit", "rejected", "reviewed", "model_version", "source", "date", "created_after", "created_before"]
+
+
+class PredictionListView(generics.ListAPIView):
+    """Stored predictions, newest first: staff see all, a user their own."""
+
+    serializer_class = PredictionOutputSerializer
+    permission_classes = [IsAuthenticated]
+    filterset_class = PredictionFilter
+
+    def get_queryset(self):
+        return access.predictions_visible(self.request)
+
+
+class PredictionDetailView(generics.RetrieveAPIView):
+    serializer_class = PredictionOutputSerializer
+    permission_classes = [AllowAny]
+
+    def get_queryset(self):
+        return access.predictions_visible(self.request)

@@ -1,0 +1,204 @@
+"""Measure the whole recognition path on a labelled directory of images.
+
+Plain Python, no Django: a management command (or a throwaway script) passes
+a ``classify`` function (a (N, 28, 28) float batch -> (N, K) probabilities)
+and optionally a ``decide`` rule (one probability row -> digit or ``None`` for
+"not a digit"), and gets per-scenario numbers back.
+
+The labels file is a CSV with the columns ``file,label,scenario``; ``label``
+is a digit, or ``none`` for an image that must be rejected (blank, noise, a
+picture of something else).
+
+An image counts as *rejected* when preprocessing rejects it (no ink), the
+file cannot be decoded, or ``decide`` returns ``None``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from recognizer.preprocess import ImageDecodeError, Preprocessed, preprocess_bytes
+
+__all__ = [
+    "TARGETS",
+    "argmax_decide",
+    "evaluate_directory",
+    "format_table",
+    "missed_targets",
+]
+
+NON_DIGIT_LABELS = frozenset({"none", ""})
+
+#: Quality targets of the project (fractions).
+TARGETS = {
+    "overall_digit_accuracy": 0.98,
+    "scenario_digit_accuracy": 0.95,
+    "non_digit_rejection": 0.90,
+    "digit_wrongly_rejected": 0.02,
+}
+
+
+def argmax_decide(probs: np.ndarray) -> int | None:
+    """Default rule: the most likely class; class 10 (if any) means "not a digit"."""
+    k = int(np.argmax(probs))
+    return None if k >= 10 else k
+
+
+@dataclass
+class _Item:
+    file: str
+    label: int | None
+    scenario: str
+    reason: str | None = None
+    predicted: int | None = None
+
+
+def _read_labels(labels_csv: Path) -> list[_Item]:
+    items = []
+    with open(labels_csv, newline="") as fh:
+        for row in csv.DictReader(fh):
+            raw = (row.get("label") or "").strip().lower()
+            label = None if raw in NON_DIGIT_LABELS else int(raw)
+            items.append(_Item(file=row["file"], label=label, scenario=(row.get("scenario") or "").strip()))
+    return items
+
+
+def evaluate_directory(
+    directory: Path,
+    labels_csv: Path,
+    classify: Callable[[np.ndarray], np.ndarray],
+    *,
+    decide: Callable[[np.ndarray], int | None] = argmax_decide,
+    preprocess: Callable[[bytes], Preprocessed] = preprocess_bytes,
+    batch_size: int = 256,
+) -> dict:
+    """Preprocess, classify and score every image listed in ``labels_csv``.
+
+    Returns a dict with ``scenarios`` (one row per scenario, in first-seen
+    order), ``overall`` (the same fields over all images) and ``items`` (one
+    record per image: file, label, scenario, predicted, reason). Each row has
+    ``n``, ``n_digits``, ``n_non_digits``, ``digit_correct``,
+    ``digit_accuracy`` (rejected digits count as wrong), ``digit_rejected``,
+    ``digit_rejected_rate``, ``non_digit_rejected``, ``non_digit_rejection``
+    (rates are ``None`` where there is nothing to count).
+    """
+    directory = Path(directory)
+    items = _read_labels(Path(labels_csv))
+
+    pending: list[tuple[_Item, np.ndarray]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        batch = np.stack([p for _, p in pending]).astype(np.float32)
+        probs = np.asarray(classify(batch))
+        for (item, _), row in zip(pending, probs, strict=True):
+            item.predicted = decide(row)
+            if item.predicted is None:
+                item.reason = "not a digit"
+        pending.clear()
+
+    for item in items:
+        try:
+            result = preprocess((directory / item.file).read_bytes())
+        except ImageDecodeError as exc:
+            item.reason = f"decode error: {exc}"
+            continue
+        if result.pixels is None:
+            item.reason = result.reason
+            continue
+        pending.append((item, result.pixels))
+        if len(pending) >= batch_size:
+            flush()
+    flush()
+
+    scenarios: dict[str, list[_Item]] = {}
+    for item in items:
+        scenarios.setdefault(item.scenario, []).append(item)
+    return {
+        "scenarios": [_row(name, group) for name, group in scenarios.items()],
+        "overall": _row("overall", items),
+        "items": [
+            {
+                "file": i.file,
+                "label": i.label,
+                "scenario": i.scenario,
+                "predicted": i.predicted,
+                "reason": i.reason,
+            }
+            for i in items
+        ],
+    }
+
+
+def _row(name: str, items: Iterable[_Item]) -> dict:
+    items = list(items)
+    digits = [i for i in items if i.label is not None]
+    others = [i for i in items if i.label is None]
+    correct = sum(1 for i in digits if i.predicted == i.label)
+    d_rej = sum(1 for i in digits if i.predicted is None)
+    o_rej = sum(1 for i in others if i.predicted is None)
+    return {
+        "scenario": name,
+        "n": len(items),
+        "n_digits": len(digits),
+        "n_non_digits": len(others),
+        "digit_correct": correct,
+        "digit_accuracy": correct / len(digits) if digits else None,
+        "digit_rejected": d_rej,
+        "digit_rejected_rate": d_rej / len(digits) if digits else None,
+        "non_digit_rejected": o_rej,
+        "non_digit_rejection": o_rej / len(others) if others else None,
+    }
+
+
+def missed_targets(result: dict, targets: dict | None = None) -> list[str]:
+    """Sentences naming each quality target the result misses (empty: all met)."""
+    t = {**TARGETS, **(targets or {})}
+    out = []
+    overall = result["overall"]
+    if overall["digit_accuracy"] is not None and overall["digit_accuracy"] < t["overall_digit_accuracy"]:
+        out.append(f"overall digit accuracy {overall['digit_accuracy']:.1%} < {t['overall_digit_accuracy']:.0%}")
+    for row in result["scenarios"]:
+        acc = row["digit_accuracy"]
+        if acc is not None and acc < t["scenario_digit_accuracy"]:
+            out.append(f"{row['scenario']}: digit accuracy {acc:.1%} < {t['scenario_digit_accuracy']:.0%}")
+    rej = overall["non_digit_rejection"]
+    if rej is not None and rej < t["non_digit_rejection"]:
+        out.append(f"non-digit rejection {rej:.1%} < {t['non_digit_rejection']:.0%}")
+    wrong = overall["digit_rejected_rate"]
+    if wrong is not None and wrong > t["digit_wrongly_rejected"]:
+        out.append(f"digits wrongly rejected {wrong:.1%} > {t['digit_wrongly_rejected']:.0%}")
+    return out
+
+
+def format_table(result: dict, *, markdown: bool = True) -> str:
+    """The per-scenario rows and the overall row as a Markdown or plain-text table."""
+    header = ["scenario", "n", "digit acc", "digits rejected", "non-digits rejected"]
+
+    def pct(value: float | None, num: int, den: int) -> str:
+        return "-" if value is None else f"{value:.1%} ({num}/{den})"
+
+    lines = []
+    for row in [*result["scenarios"], result["overall"]]:
+        lines.append(
+            [
+                row["scenario"],
+                str(row["n"]),
+                pct(row["digit_accuracy"], row["digit_correct"], row["n_digits"]),
+                pct(row["digit_rejected_rate"], row["digit_rejected"], row["n_digits"]),
+                pct(row["non_digit_rejection"], row["non_digit_rejected"], row["n_non_digits"]),
+            ]
+        )
+    if markdown:
+        out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+        out += ["| " + " | ".join(cells) + " |" for cells in lines]
+        return "\n".join(out)
+    widths = [max(len(c) for c in col) for col in zip(header, *lines, strict=True)]
+    fmt = "  ".join("{:<%d}" % w for w in widths)
+    return "\n".join([fmt.format(*header)] + [fmt.format(*cells) for cells in lines])

@@ -1,0 +1,88 @@
+"""The LiteRT model wrapper and the decision rule. Plain Python: no Django, no TensorFlow.
+
+The exported model takes float32 [N, 28, 28, 1] in [0, 1] and returns softmax
+probabilities over 11 classes: digits 0-9, then "not a digit".
+"""
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+NO_DIGIT_CLASS = 10
+# Rejection thresholds, calibrated on rendered uploads (see README "Quality").
+NO_DIGIT_THRESHOLD = 0.5
+MIN_DIGIT_CONFIDENCE = 0.4
+
+
+class ModelLoadError(RuntimeError):
+    """The model file is missing or not a usable LiteRT model."""
+
+
+class DigitClassifier:
+    """One LiteRT interpreter; resized to each batch size it is called with."""
+
+    def __init__(self, path: Path, *, num_threads: int = 1):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelLoadError(f"model file not found: {self.path}")
+        try:
+            self._interpreter = Interpreter(model_path=str(self.path), num_threads=num_threads)
+            self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelLoadError(f"model file is not a valid LiteRT model: {self.path} ({exc})") from exc
+        self._input = self._interpreter.get_input_details()[0]
+        self._output = self._interpreter.get_output_details()[0]
+        self.num_classes = int(self._output["shape"][-1])
+        self._batch_size = int(self._input["shape"][0])
+        # An interpreter is not safe to call from two threads at once.
+        self._lock = threading.Lock()
+
+    def classify(self, images: np.ndarray) -> np.ndarray:
+        """images: (N, 28, 28) or (N, 28, 28, 1) floats in [0, 1] -> (N, num_classes) probabilities."""
+        batch = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28, 1)
+        if len(batch) == 0:
+            return np.zeros((0, self.num_classes), dtype=np.float32)
+        with self._lock:
+            if len(batch) != self._batch_size:
+                self._interpreter.resize_tensor_input(self._input["index"], list(batch.shape))
+                self._interpreter.allocate_tensors()
+                self._batch_size = len(batch)
+            self._interpreter.set_tensor(self._input["index"], batch)
+            self._interpreter.invoke()
+            return self._interpreter.get_tensor(self._output["index"]).copy()
+
+
+@dataclass(frozen=True)
+class Decision:
+    digit: int | None
+    confidence: float
+    digit_probs: list[float]  # the 10 digit probabilities, renormalised to sum to 1
+    no_digit_prob: float
+    reason: str | None
+
+
+def decide(
+    probs: np.ndarray,
+    *,
+    no_digit_threshold: float = NO_DIGIT_THRESHOLD,
+    min_confidence: float = MIN_DIGIT_CONFIDENCE,
+) -> Decision:
+    """Turn one row of model output into a digit or a rejection with a reason."""
+    probs = np.asarray(probs, dtype=np.float64)
+    digit_part = probs[:10]
+    no_digit = float(probs[NO_DIGIT_CLASS]) if len(probs) > NO_DIGIT_CLASS else 0.0
+    digit_probs = digit_part / max(digit_part.sum(), 1e-12)
+    best = int(np.argmax(digit_probs))
+    confidence = float(digit_part[best])  # probability among all classes, "no digit" included
+    rounded = [round(float(p), 6) for p in digit_probs]
+    if no_digit >= no_digit_threshold:
+        return Decision(
+            None, confidence, rounded, no_digit, "not a digit: the image does not look like a handwritten digit"
+        )
+    if confidence < min_confidence:
+        return Decision(None, confidence, rounded, no_digit, "not sure: no digit stands out clearly")
+    return Decision(best, confidence, rounded, no_digit, None)

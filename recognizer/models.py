@@ -1,0 +1,71 @@
+import uuid
+from pathlib import PurePath
+
+from django.conf import settings
+from django.db import models
+
+
+def upload_path(instance: "Prediction", filename: str) -> str:
+    # A random name: what the client called the file never reaches the file system.
+    suffix = PurePath(filename).suffix.lower()
+    if not suffix.isascii() or not suffix[1:].isalnum() or len(suffix) > 6:
+        suffix = ".bin"
+    return f"uploads/{instance.created_day():%Y/%m/%d}/{uuid.uuid4().hex}{suffix}"
+
+
+class Prediction(models.Model):
+    class Source(models.TextChoices):
+        UPLOAD = "upload", "Upload page"
+        CANVAS = "canvas", "Drawing canvas"
+        API = "api", "API"
+        BATCH = "batch", "Batch job"
+
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.API, db_index=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="predictions"
+    )
+    original = models.FileField(upload_to=upload_path, blank=True)
+    original_name = models.CharField(max_length=255, blank=True, help_text="The file name the client sent.")
+    # The 28x28 image the model saw, as 784 bytes (uint8, row-major).
+    model_input = models.BinaryField(null=True, blank=True, editable=False)
+    prediction = models.PositiveSmallIntegerField(null=True, blank=True, db_index=True)
+    confidence = models.FloatField(default=0.0)
+    probs = models.JSONField(default=list, help_text="The ten digit probabilities.")
+    no_digit_prob = models.FloatField(default=0.0)
+    rejected = models.BooleanField(default=False, db_index=True)
+    reason = models.CharField(max_length=255, blank=True)
+    model_version = models.ForeignKey(
+        "training.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="predictions"
+    )
+    preprocess_ms = models.FloatField(default=0.0)
+    inference_ms = models.FloatField(default=0.0)
+    # Review by staff.
+    true_label = models.PositiveSmallIntegerField(null=True, blank=True, choices=[(d, str(d)) for d in range(10)])
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviews"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["model_version", "created"])]
+
+    def __str__(self) -> str:
+        answer = "rejected" if self.rejected else self.prediction
+        return f"Prediction {self.pk}: {answer}"
+
+    def created_day(self):
+        from django.utils import timezone
+
+        return self.created or timezone.now()
+
+    @property
+    def reviewed(self) -> bool:
+        return self.reviewed_at is not None
+
+    @property
+    def correct(self) -> bool | None:
+        if self.true_label is None:
+            return None
+        return self.prediction == self.true_label

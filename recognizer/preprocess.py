@@ -1,0 +1,535 @@
+"""Image bytes -> a 28x28 MNIST-style array, or a rejection with a reason.
+
+This is the one preprocessing path of the project: the API, the batch worker,
+training-data generation and evaluation all call it. Plain Python (Pillow,
+numpy, scipy.ndimage); no Django, no TensorFlow.
+
+The output follows the recipe the MNIST images were made with: a white digit
+on black, cropped to its ink, scaled so its longest side is 20 px (aspect ratio
+kept, anti-aliased), placed in a 28x28 field so that its centre of mass is at
+the centre.
+
+Pipeline of :func:`preprocess_pil`:
+
+1. Grey levels. Any mode becomes a float image in [0, 1]. When the image has
+   meaningful transparency and is mostly transparent (a drawing canvas), the
+   alpha channel *is* the ink, whatever the colour of the strokes. Otherwise
+   transparent areas are filled with the colour of the opaque content.
+2. Polarity: the background is the majority; ink is on whichever side of it
+   reaches further (dark ink on paper, or light ink on a dark canvas). The
+   image is turned so that ink is high.
+3. Background: clean synthetic images (flat background) skip this step. Photos
+   and scans get a background estimate (a low-percentile filter on a small
+   copy, smoothed and scaled back up) that is subtracted, and for dark ink on
+   paper divided by the paper brightness, which removes shadows and gradients.
+4. Ink: Otsu's threshold separates ink from background; grey levels are kept
+   soft between a noise floor and the typical ink level.
+5. Clean-up: connected components; specks, components far from the digit and
+   thin artefacts along the border are dropped, the parts of the digit (the
+   bar of a 5, broken strokes) are kept.
+6. Crop to the ink, scale the longest side to 20 px, paste into 28x28 with the
+   centre of mass at the centre.
+
+An image with no usable ink (blank canvas, empty paper, pure noise) is
+rejected with a reason; whether ink is a digit at all is the model's decision.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps
+from scipy import ndimage
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "ImageDecodeError",
+    "Preprocessed",
+    "decode_image",
+    "preprocess_bytes",
+    "preprocess_pil",
+    "to_png",
+]
+
+#: Largest image (width x height) accepted by :func:`decode_image`: 40 MP covers
+#: phone cameras; a header claiming more is refused before pixels are decoded.
+DEFAULT_MAX_PIXELS = 40_000_000
+
+OUTPUT_SIZE = 28
+DIGIT_SIZE = 20
+# Centre of mass of the MNIST training digits, in pixel-index coordinates
+# (row, column); the output is shifted so that its centre of mass lands here.
+MNIST_CENTRE = (14.0, 14.0)
+
+# Images are worked on at most this size (longest side); larger ones are
+# reduced first (area average), which keeps photos cheap and loses nothing at
+# a 20 px output.
+WORK_MAX_SIDE = 512
+# The background is estimated on a copy about this small (longest side).
+BACKGROUND_SIDE = 48
+
+# Contrast (on a 0..1 scale) below which an image is considered to have no ink.
+MIN_INK_CONTRAST = 0.12
+# A 3x3 box blur keeps most of the variation of a real image but divides that
+# of pixel noise by ~3; below this ratio the image is treated as pure noise.
+MIN_NOISE_SMOOTHNESS = 0.55
+
+
+class ImageDecodeError(ValueError):
+    """The uploaded bytes are not a readable image, or it is too large.
+
+    The message is a sentence meant for the person who uploaded the file.
+    """
+
+
+@dataclass(frozen=True)
+class Preprocessed:
+    """Result of preprocessing one image.
+
+    ``pixels`` is a (28, 28) float32 array in [0, 1] with ink high (a white
+    digit on black, like MNIST), or ``None`` when the image was rejected, in
+    which case ``reason`` says why.
+    """
+
+    pixels: np.ndarray | None
+    reason: str | None = None
+    #: "dark_on_light", "light_on_dark" or "alpha" (ink read from transparency).
+    polarity: str | None = None
+    #: Ink bounding box in the (EXIF-rotated) input image: (left, top, right, bottom).
+    bbox: tuple[int, int, int, int] | None = None
+    #: Whether illumination/background correction was applied.
+    background_corrected: bool = False
+
+    @property
+    def rejected(self) -> bool:
+        return self.pixels is None
+
+
+# --------------------------------------------------------------------------
+# Decoding
+# --------------------------------------------------------------------------
+
+
+def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode image bytes into a loaded Pillow image (first frame, EXIF-rotated).
+
+    Raises :class:`ImageDecodeError`, and no other exception, for anything that
+    is not a readable image or is larger than ``max_pixels``; the size is
+    checked from the header, before any pixel is decoded.
+    """
+    if isinstance(data, (bytearray, memoryview)):
+        data = bytes(data)
+    if not isinstance(data, bytes):
+        raise ImageDecodeError("The upload is not a file.")
+    if not data:
+        raise ImageDecodeError("The file is empty.")
+    try:
+        with warnings.catch_warnings():
+            # Pillow's own bomb check warns between 1x and 2x its limit; we
+            # apply ours right after, so the warning is noise.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise _too_large() from exc
+    except Exception as exc:  # Pillow raises many types for garbage input.
+        raise ImageDecodeError(
+            "The file is not an image we can read (PNG, JPEG, WebP, GIF, BMP or TIFF)."
+        ) from exc
+    try:
+        width, height = img.size
+        if width <= 0 or height <= 0:
+            raise ImageDecodeError("The image has no pixels.")
+        if width * height > max_pixels:
+            raise _too_large(width, height, max_pixels)
+        if img.format == "JPEG" and max(width, height) > 2 * WORK_MAX_SIDE:
+            # Decode at a reduced scale (1/2 .. 1/8): much faster, and we
+            # would reduce the image anyway.
+            img.draft(img.mode, (WORK_MAX_SIDE, WORK_MAX_SIDE))
+        img.load()
+        try:
+            img = ImageOps.exif_transpose(img)
+        except Exception:  # a corrupt EXIF block is not worth refusing the image
+            pass
+        if img is None:  # pragma: no cover - exif_transpose(in_place=False) never returns None
+            raise ImageDecodeError("The image has no pixels.")
+        return img
+    except ImageDecodeError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise _too_large() from exc
+    except Exception as exc:
+        raise ImageDecodeError(
+            "The image file is damaged or truncated and cannot be read."
+        ) from exc
+
+
+def _too_large(width: int | None = None, height: int | None = None, limit: int | None = None) -> ImageDecodeError:
+    if width is None:
+        return ImageDecodeError("The image is too large to process.")
+    return ImageDecodeError(
+        f"The image is too large ({width}x{height} pixels); "
+        f"the limit is {limit / 1e6:.0f} million pixels."
+    )
+
+
+def preprocess_bytes(data: bytes) -> Preprocessed:
+    """Decode and preprocess; raises :class:`ImageDecodeError` for bad files."""
+    img = decode_image(data)
+    try:
+        return preprocess_pil(img)
+    except ImageDecodeError:
+        raise
+    except Exception as exc:  # a decoder that was lazy about a damaged file
+        raise ImageDecodeError("The image file is damaged and cannot be read.") from exc
+
+
+def to_png(pixels: np.ndarray) -> bytes:
+    """Encode a (28, 28) [0, 1] array (what the model saw) as an 8-bit PNG."""
+    arr = np.asarray(pixels, dtype=np.float32)
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim != 2:
+        raise ValueError(f"expected a 2-D array, got shape {arr.shape}")
+    img = Image.fromarray(np.round(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8), mode="L")
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------
+# Preprocessing
+# --------------------------------------------------------------------------
+
+
+def preprocess_pil(img: Image.Image) -> Preprocessed:
+    """Turn a Pillow image into an MNIST-style 28x28 array, or a rejection."""
+    grey, alpha_ink, scale = _to_grey(img)
+
+    if alpha_ink:
+        ink = grey  # already ink-high: the alpha channel
+        polarity = "alpha"
+        corrected = False
+        contrast = float(ink.max()) if ink.size else 0.0
+        if contrast < MIN_INK_CONTRAST:
+            return _reject("no ink found: the image is blank", polarity)
+        ink = _soft_ink_clean(ink)
+    else:
+        lo, med, hi = _extremes(grey)
+        if max(med - lo, hi - med) < MIN_INK_CONTRAST:
+            return _reject("no ink found: the image is blank", None)
+        dark_on_light = (med - lo) > (hi - med)
+        polarity = "dark_on_light" if dark_on_light else "light_on_dark"
+        x = 1.0 - grey if dark_on_light else grey
+        if _is_noise(x):
+            return _reject("no ink found: the image is noise", polarity)
+        ink, corrected = _normalise_background(x, dark_on_light)
+        if ink is None:
+            return _reject("no ink found: the image is blank", polarity)
+
+    keep = _digit_mask(ink)
+    if keep is None:
+        return _reject("no ink found: only specks, no strokes", polarity)
+    ink = np.where(keep, ink, 0.0).astype(np.float32)
+    rows = np.flatnonzero(keep.any(axis=1))
+    cols = np.flatnonzero(keep.any(axis=0))
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    pixels = _fit_mnist(ink[top:bottom, left:right])
+    if pixels is None:
+        return _reject("no ink found: the image is blank", polarity)
+    bbox = (
+        int(left * scale),
+        int(top * scale),
+        int(np.ceil(right * scale)),
+        int(np.ceil(bottom * scale)),
+    )
+    return Preprocessed(
+        pixels=pixels,
+        reason=None,
+        polarity=polarity,
+        bbox=bbox,
+        background_corrected=corrected,
+    )
+
+
+def _reject(reason: str, polarity: str | None) -> Preprocessed:
+    return Preprocessed(pixels=None, reason=reason, polarity=polarity)
+
+
+def _to_grey(img: Image.Image) -> tuple[np.ndarray, bool, float]:
+    """Return (float image in [0, 1], whether it is alpha-as-ink, scale factor).
+
+    The scale factor maps working coordinates back to input coordinates.
+    """
+    if getattr(img, "n_frames", 1) > 1 and img.tell() != 0:
+        img.seek(0)
+    mode = img.mode
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+    if mode == "P":
+        img = img.convert("RGBA" if has_alpha else "RGB")
+    elif mode in ("1", "CMYK", "YCbCr", "LAB", "HSV"):
+        img = img.convert("L")
+    elif has_alpha and mode not in ("RGBA", "LA"):
+        img = img.convert("RGBA")
+
+    scale = 1.0
+    longest = max(img.size)
+    if longest > WORK_MAX_SIDE:
+        scale = longest / WORK_MAX_SIDE
+        size = (
+            max(1, round(img.size[0] / scale)),
+            max(1, round(img.size[1] / scale)),
+        )
+        if img.mode not in ("L", "RGB", "RGBA", "LA", "F", "I"):
+            img = img.convert("F") if img.mode.startswith("I") else img.convert("RGB")
+        if img.mode in ("RGBA", "LA"):
+            img = img.convert("RGBa" if img.mode == "RGBA" else "La")  # premultiplied: no colour fringes
+            img = img.resize(size, Image.Resampling.BOX).convert("RGBA" if img.mode == "RGBa" else "LA")
+        else:
+            img = img.resize(size, Image.Resampling.BOX)
+
+    if img.mode in ("RGBA", "LA"):
+        arr = np.asarray(img, dtype=np.float32) / 255.0
+        alpha = arr[..., -1]
+        colour = _luma(arr[..., :-1]) if img.mode == "RGBA" else arr[..., 0]
+        transparent = alpha < 0.5
+        if alpha.min() < 0.98:
+            if transparent.mean() > 0.5:
+                # A drawing on a transparent canvas: the ink is where alpha is.
+                return alpha, True, scale
+            # Mostly opaque with transparent holes: fill them with the opaque
+            # content's typical colour, so they read as background.
+            fill = float(np.median(colour[~transparent])) if (~transparent).any() else 1.0
+            colour = colour * alpha + fill * (1.0 - alpha)
+        return colour.astype(np.float32), False, scale
+
+    if img.mode == "RGB":
+        return _luma(np.asarray(img, dtype=np.float32) / 255.0), False, scale
+    if img.mode == "L":
+        return np.asarray(img, dtype=np.float32) / 255.0, False, scale
+
+    # High bit depth and float modes: I;16*, I, F.
+    arr = np.asarray(img.convert("F") if img.mode.startswith("I;16") else img)
+    arr = arr.astype(np.float32)
+    if img.mode == "F" and arr.size and np.nanmax(arr) <= 1.0 and np.nanmin(arr) >= 0.0:
+        return np.nan_to_num(arr), False, scale
+    peak = float(np.nanmax(arr)) if arr.size else 0.0
+    low = float(np.nanmin(arr)) if arr.size else 0.0
+    if low >= 0.0 and peak <= 255.0:
+        full = 255.0
+    elif low >= 0.0 and peak <= 65535.0:
+        full = 65535.0
+    else:
+        arr = arr - low
+        full = max(peak - low, 1e-6)
+    return np.clip(np.nan_to_num(arr) / full, 0.0, 1.0), False, scale
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    return (rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114).astype(np.float32)
+
+
+def _extremes(grey: np.ndarray) -> tuple[float, float, float]:
+    """Dark end, background (median) and light end of the grey levels.
+
+    The ends are taken from a 3x3 median-filtered copy so that isolated noisy
+    pixels do not count as ink, but a thin stroke still does.
+    """
+    if grey.size > 64 * 64:
+        sm = ndimage.median_filter(grey, size=3)
+    else:
+        sm = grey
+    flat = sm.ravel()
+    k = max(1, flat.size // 5000)  # ~0.02% from each end
+    part = np.partition(flat, (k, flat.size // 2, flat.size - 1 - k))
+    return float(part[k]), float(part[flat.size // 2]), float(part[flat.size - 1 - k])
+
+
+def _is_noise(x: np.ndarray) -> bool:
+    """Pixel noise: a 3x3 blur removes most of the variation."""
+    if min(x.shape) < 16:
+        return False
+    std = float(x.std())
+    if std < 1e-3:
+        return False
+    blurred = ndimage.uniform_filter(x, size=3)
+    return float(blurred.std()) / std < MIN_NOISE_SMOOTHNESS
+
+
+def _otsu(values: np.ndarray, bins: int = 256) -> float:
+    hist, edges = np.histogram(values, bins=bins, range=(0.0, 1.0))
+    hist = hist.astype(np.float64)
+    centres = (edges[:-1] + edges[1:]) / 2
+    w0 = np.cumsum(hist)
+    w1 = w0[-1] - w0
+    m0 = np.cumsum(hist * centres)
+    mu0 = m0 / np.maximum(w0, 1e-12)
+    mu1 = (m0[-1] - m0) / np.maximum(w1, 1e-12)
+    between = w0 * w1 * (mu0 - mu1) ** 2
+    return float(edges[int(np.argmax(between)) + 1])
+
+
+def _normalise_background(x: np.ndarray, dark_on_light: bool) -> tuple[np.ndarray | None, bool]:
+    """Ink-high image -> soft ink map in [0, 1] with a black background.
+
+    Returns (ink, corrected) or (None, _) when there is no ink.
+    """
+    t = _otsu(x)
+    below = x[x < t]
+    if below.size == 0:
+        return None, False
+    lo, hi = np.percentile(below, (2, 98)) if below.size > 64 else (below.min(), below.max())
+    clean = (hi - lo) < 0.06
+    corrected = False
+    if not clean:
+        bg = _background(x)
+        x = x - bg
+        if dark_on_light:
+            # Reflectance: divide by the local paper brightness (1 - bg).
+            x = x / np.maximum(1.0 - bg, 0.15)
+        x = np.clip(x, 0.0, 1.0)
+        corrected = True
+    return _soft_ink(x), corrected
+
+
+def _background(x: np.ndarray) -> np.ndarray:
+    """Estimate the (ink-low) background of an ink-high image."""
+    h, w = x.shape
+    f = max(1, int(round(max(h, w) / BACKGROUND_SIDE)))
+    if f > 1:
+        hh, ww = h // f * f, w // f * f
+        small = x[:hh, :ww].reshape(hh // f, f, ww // f, f)
+        # The darkest-ish pixel of each block: ink (high) rarely fills a block.
+        small = np.percentile(small.transpose(0, 2, 1, 3).reshape(hh // f, ww // f, f * f), 25, axis=2)
+        small = small.astype(np.float32)
+    else:
+        small = x
+    small = ndimage.percentile_filter(small, 30, size=7, mode="nearest")
+    small = ndimage.uniform_filter(small, size=5, mode="nearest")
+    if f > 1:
+        # Upsample (bilinear) to the full size, covering any cut-off margin.
+        zy = h / small.shape[0]
+        zx = w / small.shape[1]
+        bg = ndimage.zoom(small, (zy, zx), order=1, mode="nearest", grid_mode=True)
+        bg = _fit_shape(bg, (h, w))
+    else:
+        bg = small
+    return bg.astype(np.float32)
+
+
+def _fit_shape(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    h, w = shape
+    a = a[:h, :w]
+    if a.shape != shape:
+        a = np.pad(a, ((0, h - a.shape[0]), (0, w - a.shape[1])), mode="edge")
+    return a
+
+
+def _soft_ink(x: np.ndarray) -> np.ndarray | None:
+    """Map background to 0 and typical ink to 1, keeping soft edges."""
+    if float(x.max()) < MIN_INK_CONTRAST:
+        return None
+    t = _otsu(x)
+    back = x[x < t]
+    fore = x[x >= t]
+    if fore.size == 0:
+        return None
+    # Noise floor: a little above the background's spread.
+    floor = float(np.percentile(back, 99)) if back.size else 0.0
+    floor = min(max(floor, 0.0), t * 0.8)
+    top = float(np.percentile(fore, 60))
+    if top - floor < MIN_INK_CONTRAST:
+        return None
+    return np.clip((x - floor) / (top - floor), 0.0, 1.0).astype(np.float32)
+
+
+def _soft_ink_clean(ink: np.ndarray) -> np.ndarray:
+    """Alpha ink: only stretch so that typical ink reaches 1."""
+    fore = ink[ink >= 0.5]
+    top = float(np.percentile(fore, 60)) if fore.size else float(ink.max())
+    return np.clip(ink / max(top, 1e-3), 0.0, 1.0).astype(np.float32)
+
+
+def _digit_mask(ink: np.ndarray) -> np.ndarray | None:
+    """Pixels that belong to the digit: its connected components, no specks."""
+    strong = ink >= 0.5
+    if not strong.any():
+        return None
+    structure = np.ones((3, 3), dtype=bool)
+    weak = ink > 0.05
+    labels, n = ndimage.label(weak, structure=structure)
+    if n == 0:
+        return None
+    # Strength of each weak component = number of strong pixels in it.
+    strength = np.bincount(labels[strong], minlength=n + 1).astype(np.float64)
+    strength[0] = 0
+    biggest = int(np.argmax(strength))
+    big = strength[biggest]
+    if big < 2:
+        return None
+    objs = ndimage.find_objects(labels)
+    h, w = ink.shape
+    t0, b0 = objs[biggest - 1][0].start, objs[biggest - 1][0].stop
+    l0, r0 = objs[biggest - 1][1].start, objs[biggest - 1][1].stop
+    size = max(b0 - t0, r0 - l0)
+    keep_ids = [biggest]
+    # Grow the digit with components that are big enough and close enough.
+    changed = True
+    candidates = [i for i in range(1, n + 1) if i != biggest and strength[i] >= max(2.0, 0.04 * big)]
+    while changed and candidates:
+        changed = False
+        for i in list(candidates):
+            sl = objs[i - 1]
+            t, b, l, r = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
+            gap_y = max(0, t - b0, t0 - b)
+            gap_x = max(0, l - r0, l0 - r)
+            gap = max(gap_y, gap_x)
+            rel = strength[i] / big
+            limit = size * (0.6 if rel >= 0.15 else 0.25)
+            on_border = t == 0 or l == 0 or b == h or r == w
+            if on_border and rel < 0.3:
+                continue
+            if gap <= limit:
+                keep_ids.append(i)
+                candidates.remove(i)
+                t0, b0, l0, r0 = min(t0, t), max(b0, b), min(l0, l), max(r0, r)
+                size = max(b0 - t0, r0 - l0)
+                changed = True
+    keep = np.isin(labels, keep_ids)
+    return keep
+
+
+def _fit_mnist(crop: np.ndarray) -> np.ndarray | None:
+    """Scale the cropped ink to a 20 px box and centre it by mass in 28x28."""
+    h, w = crop.shape
+    if h == 0 or w == 0:
+        return None
+    s = DIGIT_SIZE / max(h, w)
+    nh = max(1, int(round(h * s)))
+    nw = max(1, int(round(w * s)))
+    if (nh, nw) != (h, w):
+        small = np.asarray(
+            Image.fromarray(crop.astype(np.float32), mode="F").resize(
+                (nw, nh), Image.Resampling.LANCZOS if s < 1 else Image.Resampling.BILINEAR
+            ),
+            dtype=np.float32,
+        )
+        small = np.clip(small, 0.0, 1.0)
+    else:
+        small = crop.astype(np.float32)
+    total = float(small.sum())
+    if total <= 0:
+        return None
+    ys, xs = np.indices(small.shape)
+    cy = float((ys * small).sum() / total)
+    cx = float((xs * small).sum() / total)
+    top = int(round(MNIST_CENTRE[0] - cy))
+    left = int(round(MNIST_CENTRE[1] - cx))
+    # Keep the digit fully inside the field.
+    top = min(max(top, 0), OUTPUT_SIZE - nh)
+    left = min(max(left, 0), OUTPUT_SIZE - nw)
+    out = np.zeros((OUTPUT_SIZE, OUTPUT_SIZE), dtype=np.float32)
+    out[top : top + nh, left : left + nw] = small
+    return out

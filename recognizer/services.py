@@ -1,0 +1,134 @@
+"""Recognise an upload and store the prediction. Plain functions; tests call them directly."""
+
+import base64
+import binascii
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from django.core.files.base import ContentFile
+from django.db import transaction
+
+from recognizer.inference import decide
+from recognizer.models import Prediction
+from recognizer.preprocess import ImageDecodeError, Preprocessed, preprocess_bytes
+from recognizer.serving import served_model
+
+
+class InvalidImagePayload(ValueError):
+    """The JSON image field is not base64 or a data URL."""
+
+
+def image_payload_decode(payload: str) -> bytes:
+    """Bytes from a base64 string or a data URL (what a canvas's toDataURL() gives)."""
+    if not isinstance(payload, str) or not payload.strip():
+        raise InvalidImagePayload("the image field is empty: send base64 or a data URL")
+    text = payload.strip()
+    if text.startswith("data:"):
+        header, sep, text = text.partition(",")
+        if not sep or ";base64" not in header:
+            raise InvalidImagePayload("the data URL must be base64-encoded (data:image/png;base64,...)")
+    try:
+        data = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidImagePayload("the image field is not valid base64") from exc
+    if not data:
+        raise InvalidImagePayload("the image field decodes to zero bytes")
+    return data
+
+
+def pixels_to_bytes(pixels: np.ndarray) -> bytes:
+    return (np.clip(pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8).tobytes()
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """What the model made of one preprocessed image, before it is stored."""
+
+    preprocessed: Preprocessed
+    probs: list[float]
+    no_digit_prob: float
+    digit: int | None
+    confidence: float
+    reason: str | None
+    preprocess_ms: float
+    inference_ms: float
+
+
+def recognize_bytes(data: bytes) -> tuple[Recognition, object]:
+    """Preprocess and classify one image. Raises ImageDecodeError for unreadable files."""
+    started = time.perf_counter()
+    preprocessed = preprocess_bytes(data)
+    preprocess_ms = (time.perf_counter() - started) * 1000.0
+    model = served_model()
+    if preprocessed.pixels is None:
+        recognition = Recognition(preprocessed, [0.0] * 10, 0.0, None, 0.0, preprocessed.reason, preprocess_ms, 0.0)
+        return recognition, model.version
+    started = time.perf_counter()
+    probs = model.classifier.classify(preprocessed.pixels[np.newaxis])[0]
+    inference_ms = (time.perf_counter() - started) * 1000.0
+    decision = decide(probs)
+    recognition = Recognition(
+        preprocessed,
+        decision.digit_probs,
+        decision.no_digit_prob,
+        decision.digit,
+        decision.confidence,
+        decision.reason,
+        preprocess_ms,
+        inference_ms,
+    )
+    return recognition, model.version
+
+
+def prediction_create(*, data: bytes, filename: str, source: str, owner=None) -> Prediction:
+    """Recognise `data` and store it with its original file. Nothing is stored when the file
+    cannot be read (ImageDecodeError propagates)."""
+    recognition, version = recognize_bytes(data)
+    pixels = recognition.preprocessed.pixels
+    prediction = Prediction(
+        source=source,
+        owner=owner if owner is not None and owner.is_authenticated else None,
+        original_name=(filename or "")[:255],
+        model_input=pixels_to_bytes(pixels) if pixels is not None else None,
+        prediction=recognition.digit,
+        confidence=recognition.confidence,
+        probs=recognition.probs,
+        no_digit_prob=recognition.no_digit_prob,
+        rejected=recognition.digit is None,
+        reason=recognition.reason or "",
+        model_version=version,
+        preprocess_ms=recognition.preprocess_ms,
+        inference_ms=recognition.inference_ms,
+    )
+    prediction.original.save(filename or "upload", ContentFile(data), save=False)
+    try:
+        with transaction.atomic():
+            prediction.save()
+    except BaseException:
+        prediction.original.delete(save=False)  # no file without its row
+        raise
+    return prediction
+
+
+def prediction_review(*, prediction: Prediction, true_label: int, reviewer) -> Prediction:
+    from django.utils import timezone
+
+    prediction.true_label = true_label
+    prediction.reviewed_by = reviewer
+    prediction.reviewed_at = timezone.now()
+    prediction.save(update_fields=["true_label", "reviewed_by", "reviewed_at"])
+    return prediction
+
+
+def predictions_mark_correct(*, queryset, reviewer) -> int:
+    """Confirm the model's answer on every non-rejected prediction in `queryset`."""
+    from django.db.models import F
+    from django.utils import timezone
+
+    return queryset.filter(rejected=False, prediction__isnull=False).update(
+        true_label=F("prediction"), reviewed_by=reviewer, reviewed_at=timezone.now()
+    )
+
+
+__all__ = ["ImageDecodeError", "InvalidImagePayload", "prediction_create", "image_payload_decode"]

@@ -1,0 +1,81 @@
+"""The model this process serves: loaded lazily (after gunicorn or Celery forks), once per
+version, and swapped when another version becomes active, without a restart."""
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from recognizer.inference import DigitClassifier, ModelLoadError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ServedModel:
+    version: object  # training.models.ModelVersion
+    classifier: DigitClassifier
+
+
+class NoModelAvailable(RuntimeError):
+    pass
+
+
+_lock = threading.Lock()
+_served: ServedModel | None = None
+_checked_at = 0.0
+_last_error: str | None = None
+
+
+def served_model() -> ServedModel:
+    """The active model, re-checking the registry at most every MODEL_RELOAD_SECONDS."""
+    global _served, _checked_at, _last_error
+    now = time.monotonic()
+    if _served is not None and now - _checked_at < settings.MODEL_RELOAD_SECONDS:
+        return _served
+    with _lock:
+        if _served is not None and time.monotonic() - _checked_at < settings.MODEL_RELOAD_SECONDS:
+            return _served
+        from training.services import model_version_ensure_default
+
+        version = model_version_ensure_default()
+        _checked_at = time.monotonic()
+        if version is None:
+            _last_error = "no model version is registered and the default model is missing"
+            raise NoModelAvailable(_last_error)
+        if (
+            _served is not None
+            and _served.version.pk == version.pk
+            and _served.version.tflite_path == version.tflite_path
+        ):
+            return _served
+        try:
+            classifier = DigitClassifier(version.tflite_path)
+        except ModelLoadError as exc:
+            _last_error = str(exc)
+            logger.error("cannot load model version %s: %s", version.version, exc)
+            if _served is not None:
+                return _served  # keep serving the previous version
+            raise NoModelAvailable(_last_error) from exc
+        logger.info("serving model version %s from %s", version.version, version.tflite_path)
+        _served = ServedModel(version=version, classifier=classifier)
+        _last_error = None
+        return _served
+
+
+def serving_status() -> dict:
+    """For /api/health: whether a model is loaded, which one, and the last load error."""
+    try:
+        model = served_model()
+    except NoModelAvailable as exc:
+        return {"model_loaded": False, "model_version": None, "error": str(exc)}
+    return {"model_loaded": True, "model_version": model.version.version, "error": _last_error}
+
+
+def served_model_reset() -> None:
+    """Forget the loaded model (tests)."""
+    global _served, _checked_at, _last_error
+    with _lock:
+        _served, _checked_at, _last_error = None, 0.0, None

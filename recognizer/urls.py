@@ -1,0 +1,23 @@
+from django.urls import path
+
+from recognizer import api, views
+
+pages = [
+    path("", views.index, name="index"),
+    path("history", views.history, name="history"),
+    path("predictions/<int:pk>/input.png", views.prediction_input_png, name="prediction-input-png"),
+    path("predictions/<int:pk>/original.png", views.prediction_original, name="prediction-original"),
+]
+
+api_urls = [
+    path("predict", api.PredictView.as_view(), name="api-predict"),
+    path("health", api.HealthView.as_view(), name="api-health"),
+    path("predictions", api.PredictionListView.as_view(), name="api-prediction-list"),
+    path("predictions/<int:pk>", api.PredictionDetailView.as_view(), name="api-prediction-detail"),
+]
+
+# The Flask app's endpoints, kept for its clients: same views, same answers.
+legacy = [
+    path("predict", api.PredictView.as_view(), name="legacy-predict"),
+    path("health", api.HealthView.as_view(), name="legacy-health"),
+]

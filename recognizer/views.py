@@ -1,0 +1,90 @@
+"""HTML pages and the image views. Thin: the work is in services."""
+
+import io
+
+from django.conf import settings
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET, require_http_methods
+from PIL import Image
+
+from recognizer import access
+from recognizer.preprocess import ImageDecodeError, decode_image
+from recognizer.services import prediction_create
+from recognizer.serving import NoModelAvailable
+
+PREVIEW_SIDE = 256
+
+
+def png_response(image: Image.Image) -> HttpResponse:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    response = HttpResponse(buffer.getvalue(), content_type="image/png")
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def index(request):
+    """Upload or draw. A plain form POST works without JavaScript."""
+    context = {"max_upload_bytes": settings.MAX_UPLOAD_BYTES}
+    if request.method == "POST":
+        upload = request.FILES.get("file")
+        if upload is None:
+            context["error"] = "Choose an image file first."
+        elif upload.size > settings.MAX_UPLOAD_BYTES:
+            context["error"] = f"The file is larger than {settings.MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
+        else:
+            try:
+                prediction = prediction_create(
+                    data=upload.read(), filename=upload.name, source="upload", owner=request.user
+                )
+            except ImageDecodeError as exc:
+                context["error"] = str(exc)
+            except NoModelAvailable as exc:
+                context["error"] = f"No model can be served right now: {exc}"
+            else:
+                access.session_remember(request, prediction)
+                context["prediction"] = prediction
+        status_code = 400 if "error" in context else 200
+        return render(request, "recognizer/index.html", context, status=status_code)
+    return render(request, "recognizer/index.html", context)
+
+
+@require_GET
+def history(request):
+    predictions = access.predictions_visible(request).defer("model_input")
+    page = Paginator(predictions, 24).get_page(request.GET.get("page"))
+    return render(request, "recognizer/history.html", {"page": page})
+
+
+@require_GET
+def prediction_input_png(request, pk: int):
+    """The 28x28 image the model saw, scaled up for display (?size=N, at most 280)."""
+    prediction = get_object_or_404(access.predictions_visible(request), pk=pk)
+    if prediction.model_input is None:
+        raise Http404("no model input stored for this prediction")
+    image = Image.frombytes("L", (28, 28), bytes(prediction.model_input))
+    size = min(max(int(request.GET.get("size", "28") or 28) if request.GET.get("size", "").isdigit() else 28, 28), 280)
+    if size != 28:
+        image = image.resize((size, size), Image.Resampling.NEAREST)
+    return png_response(image)
+
+
+@require_GET
+def prediction_original(request, pk: int):
+    """A PNG preview of the upload: re-encoded, so an uploaded file is never served as is."""
+    prediction = get_object_or_404(access.predictions_visible(request), pk=pk)
+    if not prediction.original:
+        raise Http404("no original stored")
+    try:
+        with prediction.original.open("rb") as handle:
+            image = decode_image(handle.read())
+    except (ImageDecodeError, OSError) as exc:
+        raise Http404("the original cannot be shown") from exc
+    if image.mode not in ("RGB", "RGBA", "L", "LA"):
+        image = image.convert("RGBA")
+    image.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+    return png_response(image)

@@ -1,0 +1,6 @@
+from mnistsite.celery import ping
+
+
+def test_a_task_goes_through_the_broker_to_a_real_worker_and_back(celery_worker_process):
+    celery_worker_process(queues="default")
+    assert ping.delay().get(timeout=60) == "pong"

@@ -1,0 +1,63 @@
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from mnistsite.runtime import broker_url_choose
+from tests.conftest import ROOT
+
+
+def settings_import(**env) -> subprocess.CompletedProcess:
+    base = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}
+    return subprocess.run(
+        [sys.executable, "-c", "import django; from django.conf import settings; settings.INSTALLED_APPS"],
+        cwd=ROOT,
+        env={**base, "DJANGO_SETTINGS_MODULE": "mnistsite.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "SECRET_KEY"),
+        ({"SECRET_KEY": "dev-insecure-mnistsite-key-change-me", "ALLOWED_HOSTS": "x"}, "SECRET_KEY"),
+        ({"SECRET_KEY": "short", "ALLOWED_HOSTS": "x"}, "SECRET_KEY"),
+        ({"SECRET_KEY": "k" * 50}, "ALLOWED_HOSTS"),
+        ({"SECRET_KEY": "k" * 50, "ALLOWED_HOSTS": "x", "DEBUG": "true"}, "DEBUG"),
+    ],
+)
+def test_production_refuses_to_start_without_real_settings(env, message):
+    result = settings_import(DJANGO_ENV="production", **env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert message in result.stderr
+
+
+def test_production_starts_with_real_settings():
+    result = settings_import(DJANGO_ENV="production", SECRET_KEY="k" * 50, ALLOWED_HOSTS="example.org")
+    assert result.returncode == 0, result.stderr
+
+
+def test_development_needs_no_settings_at_all():
+    result = settings_import()
+    assert result.returncode == 0, result.stderr
+
+
+def test_broker_falls_back_to_embedded_when_redis_does_not_answer():
+    url, embedded = broker_url_choose("redis://127.0.0.1:1/0", fallback=True)
+    assert embedded
+    assert url.startswith("sqla+sqlite:///")
+
+
+def test_broker_keeps_redis_when_fallback_is_off():
+    assert broker_url_choose("redis://127.0.0.1:1/0", fallback=False) == ("redis://127.0.0.1:1/0", False)
+
+
+def test_broker_uses_redis_when_it_answers():
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        url = f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+        assert broker_url_choose(url, fallback=True) == (url, False)

