@@ -4,12 +4,14 @@ import io
 
 from django.conf import settings
 from django.core.paginator import Paginator
+from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_http_methods
 from PIL import Image
 
 from recognizer import access
+from recognizer.models import Prediction
 from recognizer.preprocess import ImageDecodeError, decode_image
 from recognizer.services import prediction_create
 from recognizer.serving import NoModelAvailable
@@ -26,10 +28,23 @@ def png_response(image: Image.Image) -> HttpResponse:
     return response
 
 
+def result_context(prediction: Prediction | None) -> dict:
+    """What templates/recognizer/_result.html needs: ten bar-chart rows (empty ones before any result)."""
+    probs = list(prediction.probs) if prediction is not None and prediction.probs else [0.0] * 10
+    probs = (probs + [0.0] * 10)[:10]
+    top = None if prediction is None or prediction.rejected else prediction.prediction
+    rows = [
+        {"digit": digit, "percent": 100.0 * p, "width": f"{100.0 * p:.1f}", "top": digit == top}
+        for digit, p in enumerate(probs)
+    ]
+    confidence = 100.0 * prediction.confidence if prediction is not None else 0.0
+    return {"prediction": prediction, "prob_rows": rows, "confidence_percent": confidence}
+
+
 @require_http_methods(["GET", "POST"])
 def index(request):
     """Upload or draw. A plain form POST works without JavaScript."""
-    context = {"max_upload_bytes": settings.MAX_UPLOAD_BYTES}
+    context = {"max_upload_bytes": settings.MAX_UPLOAD_BYTES, **result_context(None)}
     if request.method == "POST":
         upload = request.FILES.get("file")
         if upload is None:
@@ -45,17 +60,20 @@ def index(request):
                 context["error"] = str(exc)
             except NoModelAvailable as exc:
                 context["error"] = f"No model can be served right now: {exc}"
+                context["status_code"] = 503
             else:
                 access.session_remember(request, prediction)
-                context["prediction"] = prediction
-        status_code = 400 if "error" in context else 200
+                context.update(result_context(prediction))
+        status_code = context.pop("status_code", 400) if context.get("error") else 200
         return render(request, "recognizer/index.html", context, status=status_code)
     return render(request, "recognizer/index.html", context)
 
 
 @require_GET
 def history(request):
-    predictions = access.predictions_visible(request).defer("model_input")
+    # model_input is 784 bytes a row: leave it out and ask the database only whether it is there.
+    has_input = ExpressionWrapper(Q(model_input__isnull=False), output_field=BooleanField())
+    predictions = access.predictions_visible(request).defer("model_input").annotate(has_input=has_input)
     page = Paginator(predictions, 24).get_page(request.GET.get("page"))
     return render(request, "recognizer/history.html", {"page": page})
 

@@ -24,7 +24,7 @@ def test_health_is_degraded_when_the_broker_is_down(client, served_default_model
     monkeypatch.setattr(health, "_broker_cache", {"at": 0.0, "result": None})
     from mnistsite.celery import app
 
-    monkeypatch.setattr(app.conf, "broker_url", "redis://127.0.0.1:1/0")
+    monkeypatch.setattr(app.conf, "broker_write_url", "redis://127.0.0.1:1/0")
     response = client.get("/api/health")
     body = response.json()
     assert response.status_code == 503

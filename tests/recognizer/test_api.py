@@ -1,0 +1,165 @@
+import base64
+
+import pytest
+from django.core.files.storage import default_storage
+
+from recognizer.models import Prediction
+from tests.images import blank_png, digit_png, mnist_sample, encode, render
+
+pytestmark = pytest.mark.django_db
+
+RESPONSE_KEYS = {"id", "prediction", "confidence", "probs", "rejected", "reason", "model_version", "created"}
+
+
+def post_file(client, data: bytes, name: str = "digit.png", url: str = "/api/predict", **extra):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return client.post(url, {"file": SimpleUploadedFile(name, data, content_type="image/png"), **extra})
+
+
+@pytest.mark.parametrize("style", ["paper", "dark", "transparent"])
+def test_multipart_upload_of_a_digit_is_read_right_and_stored(client, served_default_model, style):
+    images, labels = mnist_sample()
+    for index in range(0, 30, 7):
+        response = post_file(client, encode(render(images[index], style=style)))
+        body = response.json()
+        assert response.status_code == 200, body
+        assert RESPONSE_KEYS <= set(body)
+        assert body["prediction"] == labels[index], (index, body)
+        assert body["rejected"] is False and body["reason"] is None
+        assert len(body["probs"]) == 10 and abs(sum(body["probs"]) - 1) < 1e-3
+        assert body["model_version"] == served_default_model.version
+        stored = Prediction.objects.get(pk=body["id"])
+        assert stored.prediction == labels[index]
+        assert stored.source == "api"
+        assert len(bytes(stored.model_input)) == 28 * 28
+        assert default_storage.exists(stored.original.name)
+
+
+def test_json_data_url_from_a_canvas_is_read_right(client, served_default_model):
+    data, label = digit_png(4, style="transparent")
+    payload = {"image": "data:image/png;base64," + base64.b64encode(data).decode(), "source": "canvas"}
+    response = client.post("/api/predict", payload, content_type="application/json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["prediction"] == label
+    assert Prediction.objects.get(pk=response.json()["id"]).source == "canvas"
+
+
+def test_json_plain_base64_is_accepted(client, served_default_model):
+    data, label = digit_png(10)
+    response = client.post("/api/predict", {"image": base64.b64encode(data).decode()}, content_type="application/json")
+    assert response.status_code == 200
+    assert response.json()["prediction"] == label
+
+
+def test_blank_image_is_rejected_with_a_reason_and_stored(client, served_default_model):
+    response = post_file(client, blank_png())
+    body = response.json()
+    assert response.status_code == 200
+    assert body["rejected"] is True
+    assert body["prediction"] is None
+    assert "ink" in body["reason"]
+    assert Prediction.objects.get(pk=body["id"]).rejected
+
+
+def test_legacy_predict_answers_like_the_api(client, served_default_model):
+    data, label = digit_png(20)
+    legacy = post_file(client, data, url="/predict").json()
+    current = post_file(client, data).json()
+    assert legacy["prediction"] == current["prediction"] == label
+    assert set(legacy) == set(current)
+    assert legacy["probs"] == current["probs"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "fragment"),
+    [
+        ({"data": {}}, 400, "send an image"),
+        ({"data": {"picture": "x"}}, 400, "send an image"),
+        ({"data": {"image": ""}, "content_type": "application/json"}, 400, ""),
+        ({"data": {"image": "%%%not-base64"}, "content_type": "application/json"}, 400, "base64"),
+        ({"data": {"image": "data:image/png,abc"}, "content_type": "application/json"}, 400, "base64"),
+        ({"data": {"image": base64.b64encode(b"hello").decode()}, "content_type": "application/json"}, 400, "image"),
+        ({"data": "[1, 2]", "content_type": "application/json"}, 400, ""),
+        ({"data": "just text", "content_type": "text/plain"}, 415, "media type"),
+    ],
+)
+def test_bad_requests_get_a_json_error_and_store_nothing(client, served_default_model, kwargs, status, fragment):
+    response = client.post("/api/predict", **kwargs)
+    body = response.json()
+    assert response.status_code == status, body
+    assert set(body) == {"error", "detail"}
+    assert fragment.lower() in (body["error"] + str(body["detail"])).lower()
+    assert Prediction.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("empty.png", b""),
+        ("text.png", b"this is not an image at all"),
+        ("page.png", b"<html><script>alert(1)</script></html>"),
+        ("truncated.png", digit_png(0)[0][:200]),
+    ],
+)
+def test_unreadable_files_get_400_and_leave_nothing_behind(client, served_default_model, media_root, name, data):
+    response = post_file(client, data, name=name)
+    assert response.status_code == 400, response.json()
+    assert response.json()["error"]
+    assert Prediction.objects.count() == 0
+    assert not any(path.is_file() for path in media_root.rglob("*"))
+
+
+def test_upload_over_the_limit_gets_413(client, served_default_model, settings):
+    settings.MAX_UPLOAD_BYTES = 1000
+    data, _ = digit_png(0)
+    assert len(data) > 1000
+    response = post_file(client, data)
+    assert response.status_code == 413
+    assert "limit" in response.json()["error"]
+    assert Prediction.objects.count() == 0
+
+
+def test_original_is_stored_under_a_random_name(client, served_default_model):
+    data, _ = digit_png(0)
+    body = post_file(client, data, name="../../etc/passwd.png").json()
+    stored = Prediction.objects.get(pk=body["id"])
+    assert "/" not in stored.original_name
+    assert "passwd" not in stored.original.name
+    assert stored.original.name.startswith("uploads/")
+
+
+def test_model_input_image_is_served_as_png(client, served_default_model):
+    data, _ = digit_png(0)
+    body = post_file(client, data).json()
+    response = client.get(body["input_url"] + "?size=140")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/png"
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_predictions_list_needs_login_and_filters(client, served_default_model, django_user_model):
+    for index in (0, 3, 6):  # labels 0, 1, 2
+        post_file(client, digit_png(index)[0])
+    assert client.get("/api/predictions").status_code in (401, 403)
+    staff = django_user_model.objects.create_user("staff", password="pw", is_staff=True)
+    client.force_login(staff)
+    everything = client.get("/api/predictions").json()
+    assert everything["count"] == 3
+    ones = client.get("/api/predictions", {"digit": 1}).json()
+    assert [row["prediction"] for row in ones["results"]] == [1]
+    assert client.get("/api/predictions", {"rejected": "true"}).json()["count"] == 0
+
+
+def test_prediction_detail_is_visible_to_its_session_only(client, served_default_model):
+    from django.test import Client
+
+    body = post_file(client, digit_png(0)[0]).json()
+    assert client.get(f"/api/predictions/{body['id']}").status_code == 200
+    assert Client().get(f"/api/predictions/{body['id']}").status_code == 404
+
+
+def test_schema_describes_the_predict_endpoint(client):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    assert "/api/predict" in response.json()["paths"]
