@@ -1,0 +1,175 @@
+"""Load benchmark: /api/predict through gunicorn against the earlier Flask + Keras approach.
+
+    .venv/bin/python bench/predict_load.py [--clients 8] [--seconds 20]
+
+Starts both servers on loopback, sends multipart PNG uploads of MNIST test digits from N
+client threads for a fixed time each, and prints requests per second, p50 and p99 latency,
+errors, and how many predictions were stored. Bounded in time; loopback only.
+"""
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from http.client import HTTPConnection
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.images import encode, mnist_sample, render  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def multipart(data: bytes) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="digit.png"\r\n'
+        f"Content-Type: image/png\r\n\r\n"
+    ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def wait_ready(url: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"{url} not ready after {timeout}s")
+
+
+def drive(port: int, path: str, bodies: list[tuple[bytes, str]], clients: int, seconds: float) -> dict:
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def client(offset: int) -> None:
+        mine, failed = [], 0
+        i = offset
+        while time.monotonic() < stop_at:
+            body, content_type = bodies[i % len(bodies)]
+            i += 1
+            started = time.perf_counter()
+            try:
+                conn = HTTPConnection("127.0.0.1", port, timeout=30)
+                conn.request("POST", path, body=body, headers={"Content-Type": content_type})
+                response = conn.getresponse()
+                response.read()
+                conn.close()
+                if response.status != 200:
+                    failed += 1
+                    continue
+            except OSError:
+                failed += 1
+                continue
+            mine.append(time.perf_counter() - started)
+        with lock:
+            latencies.extend(mine)
+            errors[0] += failed
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    began = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - began
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "errors": errors[0],
+        "rps": len(latencies) / elapsed,
+        "p50_ms": 1000 * statistics.median(latencies) if latencies else None,
+        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))] if latencies else None,
+    }
+
+
+def start(args: list[str], env: dict) -> subprocess.Popen:
+    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stored_predictions(env: dict) -> int:
+    out = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", "from recognizer.models import Prediction; print(Prediction.objects.count())"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+    )
+    return int(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "4")))
+    parser.add_argument("--baseline-workers", type=int, default=2)
+    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--json", type=Path, help="Also write the results to this file.")
+    options = parser.parse_args()
+
+    images, _ = mnist_sample()
+    bodies = [multipart(encode(render(image, style="paper"))) for image in images]
+    env = {**os.environ, "GUNICORN_ACCESS_LOG": "/dev/null", "PREDICT_RATE_LIMIT": "off", "LOG_LEVEL": "WARNING"}
+    python_bin = Path(sys.executable).parent
+    results = {"machine": f"{os.cpu_count()} cores, {sys.platform}", "clients": options.clients}
+
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+    subprocess.run([sys.executable, "manage.py", "register_model", "--default"], cwd=ROOT, env=env, check=True)
+    before = stored_predictions(env)
+    port = free_port()
+    web = start(
+        [str(python_bin / "gunicorn"), "mnistsite.wsgi:application", "-c", "gunicorn.conf.py",
+         "--bind", f"127.0.0.1:{port}", "--workers", str(options.web_workers)],
+        env,
+    )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/api/health")
+        drive(port, "/api/predict", bodies, options.clients, 3.0)  # warm every worker's model
+        results["mnistsite"] = drive(port, "/api/predict", bodies, options.clients, options.seconds)
+    finally:
+        web.terminate()
+        web.wait(timeout=30)
+    results["mnistsite"]["stored"] = stored_predictions(env) - before
+    results["mnistsite"]["web_workers"] = options.web_workers
+
+    if not options.skip_baseline:
+        port = free_port()
+        baseline_env = {**env, "BASELINE_MODEL": str(ROOT / "models" / "default" / "model.keras")}
+        baseline = start(
+            [str(python_bin / "gunicorn"), "bench.flask_baseline:app", "--bind", f"127.0.0.1:{port}",
+             "--workers", str(options.baseline_workers), "--timeout", "120"],
+            baseline_env,
+        )
+        try:
+            wait_ready(f"http://127.0.0.1:{port}/health")
+            drive(port, "/predict", bodies, options.clients, 5.0)  # load Keras in every worker
+            results["flask_keras"] = drive(port, "/predict", bodies, options.clients, options.seconds)
+            results["flask_keras"]["workers"] = options.baseline_workers
+        finally:
+            baseline.terminate()
+            baseline.wait(timeout=30)
+        results["throughput_ratio"] = results["mnistsite"]["rps"] / max(results["flask_keras"]["rps"], 1e-9)
+
+    print(json.dumps(results, indent=2))
+    if options.json:
+        options.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""The models page: versions, reports, the model comparison, EDA plots, training progress.
+
+Thin: reads rows and lists report files; activation calls training.services. Report images
+are served only by whitelisted PNG names from a known folder, never by a client's path.
+"""
+
+import re
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from training.models import ModelComparison, ModelVersion, TrainingJob
+from training.services import model_version_activate
+
+# The report images a training run writes next to its model (training.train).
+VERSION_REPORTS = {
+    "training_curves.png": "Training curves",
+    "confusion_matrix.png": "Confusion matrix (test set)",
+    "misclassified.png": "Misclassified test images",
+}
+PNG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.png$")
+ACTIVE_JOB_STATUSES = [TrainingJob.Status.QUEUED, TrainingJob.Status.RUNNING]
+
+PARAM_KEYS = ("params", "parameters", "param_count", "n_params", "num_params", "trainable_params")
+SECONDS_KEYS = ("train_seconds", "training_seconds", "train_time_s", "training_time_s", "train_time", "seconds")
+
+
+def eda_dir() -> Path:
+    return Path(settings.ARTIFACTS_DIR) / "eda"
+
+
+def png_names(directory: str | Path | None) -> list[str]:
+    """The PNG files directly inside `directory` whose names are safe to put in a URL."""
+    if not directory:
+        return []
+    folder = Path(directory)
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if PNG_NAME.match(p.name) and p.is_file())
+
+
+def png_file_response(directory: str | Path, name: str, allowed) -> FileResponse:
+    if name not in allowed or not PNG_NAME.match(name):
+        raise Http404("no such report image")
+    path = Path(directory) / name
+    if not path.is_file():
+        raise Http404("no such report image")
+    response = FileResponse(path.open("rb"), content_type="image/png")
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+def metric_first(metrics: dict, keys) -> object:
+    for key in keys:
+        if metrics.get(key) is not None:
+            return metrics[key]
+    return None
+
+
+def per_class_rows(metrics: dict) -> list[dict]:
+    """Precision and recall per digit, from the shapes a metrics.json may hold:
+    {"per_class": {"0": {"precision": .., "recall": ..}}} or a list of those,
+    {"precision": [10], "recall": [10]}, or a scikit-learn classification_report dict."""
+    source = metrics.get("per_class") or metrics.get("classification_report")
+    rows = []
+    if isinstance(source, list):
+        for index, item in enumerate(source):
+            if isinstance(item, dict):
+                rows.append({"digit": item.get("digit", item.get("label", index)), **item})
+    elif isinstance(source, dict):
+        for key in sorted((k for k in source if str(k).isdigit()), key=int):
+            if isinstance(source[key], dict):
+                rows.append({"digit": int(key), **source[key]})
+    elif isinstance(metrics.get("precision"), list) and isinstance(metrics.get("recall"), list):
+        rows = [{"digit": d, "precision": p, "recall": r} for d, (p, r) in enumerate(zip(metrics["precision"], metrics["recall"], strict=False))]
+    return [
+        {
+            "digit": row["digit"],
+            "precision": row.get("precision"),
+            "recall": row.get("recall"),
+            "f1": row.get("f1", row.get("f1-score", row.get("f1_score"))),
+            "support": row.get("support"),
+        }
+        for row in rows
+    ]
+
+
+OTHER_METRIC_SKIP = {"per_class", "classification_report", "precision", "recall", "confusion_matrix", "history"}
+
+
+def version_view(version: ModelVersion) -> dict:
+    metrics = version.metrics if isinstance(version.metrics, dict) else {}
+    present = set(png_names(version.directory))
+    reports = [
+        {"name": name, "title": title, "url": reverse("model-version-report", args=[version.pk, name])}
+        for name, title in VERSION_REPORTS.items()
+        if name in present
+    ]
+    others = {
+        key: value
+        for key, value in metrics.items()
+        if key not in OTHER_METRIC_SKIP and not isinstance(value, dict | list) and len(str(value)) < 200
+    }
+    return {
+        "obj": version,
+        "params": metric_first(metrics, PARAM_KEYS),
+        "train_seconds": metric_first(metrics, SECONDS_KEYS),
+        "per_class": per_class_rows(metrics),
+        "reports": reports,
+        "metrics": dict(sorted(others.items())),
+    }
+
+
+def job_payload(job: TrainingJob) -> dict:
+    return {
+        "id": job.pk,
+        "status": job.status,
+        "preset": job.preset,
+        "epoch": job.epoch,
+        "epochs": job.epochs,
+        "accuracy": job.accuracy,
+        "val_accuracy": job.val_accuracy,
+        "loss": job.loss,
+        "created": job.created.isoformat() if job.created else None,
+        "started": job.started.isoformat() if job.started else None,
+        "finished": job.finished.isoformat() if job.finished else None,
+    }
+
+
+@require_GET
+def models_page(request):
+    versions = list(ModelVersion.objects.select_related("training_job"))
+    active = next((v for v in versions if v.is_active), None)
+    comparison = ModelComparison.objects.first()
+    comparison_plots = []
+    if comparison is not None:
+        comparison_plots = [
+            {"name": name, "url": reverse("model-comparison-report", args=[comparison.pk, name])}
+            for name in png_names(comparison.report_dir)
+        ]
+    eda_plots = [{"name": name, "url": reverse("eda-plot", args=[name])} for name in png_names(eda_dir())]
+    jobs = list(TrainingJob.objects.filter(status__in=ACTIVE_JOB_STATUSES).order_by("created"))
+    recent_jobs = list(TrainingJob.objects.exclude(status__in=ACTIVE_JOB_STATUSES)[:5]) if request.user.is_staff else []
+    context = {
+        "active": version_view(active) if active else None,
+        "versions": [version_view(v) for v in versions],
+        "comparison": comparison,
+        "comparison_rows": comparison.results if comparison and isinstance(comparison.results, list) else [],
+        "comparison_plots": comparison_plots,
+        "eda_plots": eda_plots,
+        "eda_dir": eda_dir(),
+        "jobs": jobs,
+        "recent_jobs": recent_jobs,
+    }
+    return render(request, "training/models.html", context)
+
+
+@require_GET
+def training_jobs_progress(request):
+    """Queued and running jobs, for the progress poll of the models page. Public: no logs or errors."""
+    jobs = TrainingJob.objects.filter(status__in=ACTIVE_JOB_STATUSES).order_by("created")
+    active = ModelVersion.objects.filter(is_active=True).values_list("version", flat=True).first()
+    return JsonResponse({"jobs": [job_payload(job) for job in jobs], "active_version": active})
+
+
+@require_POST
+def model_version_activate_view(request, pk: int):
+    if not (request.user.is_authenticated and request.user.is_staff):
+        raise PermissionDenied("only staff may activate a model version")
+    version = get_object_or_404(ModelVersion, pk=pk)
+    model_version_activate(version=version, force=True)
+    messages.success(request, f"Model version {version.version} is now active; new predictions use it.")
+    return redirect("models")
+
+
+@require_GET
+def model_version_report(request, pk: int, name: str):
+    version = get_object_or_404(ModelVersion, pk=pk)
+    return png_file_response(version.directory, name, VERSION_REPORTS)
+
+
+@require_GET
+def model_comparison_report(request, pk: int, name: str):
+    comparison = get_object_or_404(ModelComparison, pk=pk)
+    return png_file_response(comparison.report_dir, name, png_names(comparison.report_dir))
+
+
+@require_GET
+def eda_plot(request, name: str):
+    return png_file_response(eda_dir(), name, png_names(eda_dir()))
