@@ -46,10 +46,23 @@ class Prediction(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviews"
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
+    # Batch items: the job, the item's place in it, and why it could not be read (if so).
+    batch_job = models.ForeignKey(
+        "recognizer.BatchJob", null=True, blank=True, on_delete=models.CASCADE, related_name="items"
+    )
+    batch_index = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=255, blank=True, help_text="Why a batch item could not be read.")
 
     class Meta:
         ordering = ["-created", "-id"]
         indexes = [models.Index(fields=["model_version", "created"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["batch_job", "batch_index"],
+                condition=models.Q(batch_job__isnull=False),
+                name="prediction_unique_batch_item",
+            )
+        ]
 
     def __str__(self) -> str:
         answer = "rejected" if self.rejected else self.prediction
@@ -69,3 +82,66 @@ class Prediction(models.Model):
         if self.true_label is None:
             return None
         return self.prediction == self.true_label
+
+
+class BatchJob(models.Model):
+    """Many images recognised by workers, chunk by chunk (recognizer/batch.py)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="batch_jobs"
+    )
+    source = models.CharField(max_length=500, blank=True, help_text="What was submitted (file or path).")
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0, help_text="Items written.")
+    failed_items = models.PositiveIntegerField(default=0, help_text="Items that are not readable images.")
+    has_labels = models.BooleanField(default=False)
+    accuracy = models.FloatField(null=True, blank=True)
+    confusion = models.JSONField(null=True, blank=True, help_text="Rows: true digit; columns: 0-9, rejected.")
+    images_per_second = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+    started = models.DateTimeField(null=True, blank=True)
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"Batch job {self.pk} ({self.status}, {self.done}/{self.total})"
+
+    @property
+    def finished_state(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED, self.Status.CANCELLED)
+
+    @property
+    def progress(self) -> float:
+        if self.status == self.Status.SUCCEEDED:
+            return 1.0
+        return min(1.0, self.done / self.total) if self.total else 0.0
+
+
+class BatchChunk(models.Model):
+    """Items [start, end) of a job: one Celery task."""
+
+    job = models.ForeignKey(BatchJob, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    start = models.PositiveIntegerField()
+    end = models.PositiveIntegerField()
+    done = models.BooleanField(default=False)
+    worker = models.CharField(max_length=255, blank=True, help_text="The worker that wrote the chunk.")
+    finished = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="batchchunk_unique_index")]
+
+    def __str__(self) -> str:
+        return f"Chunk {self.index} of job {self.job_id} [{self.start}, {self.end})"

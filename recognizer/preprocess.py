@@ -236,7 +236,8 @@ def preprocess_pil(img: Image.Image) -> Preprocessed:
     rows = np.flatnonzero(keep.any(axis=1))
     cols = np.flatnonzero(keep.any(axis=0))
     top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    pixels = _fit_mnist(ink[top:bottom, left:right])
+    crop = _fill_outline(ink[top:bottom, left:right])
+    pixels = _fit_mnist(crop)
     if pixels is None:
         return _reject("no ink found: the image is blank", polarity)
     bbox = (
@@ -499,6 +500,67 @@ def _digit_mask(ink: np.ndarray) -> np.ndarray | None:
                 changed = True
     keep = np.isin(labels, keep_ids)
     return keep
+
+
+def _stroke_width(mask: np.ndarray) -> float:
+    """Typical stroke width of a binary shape: 2 * area / boundary length."""
+    area = int(mask.sum())
+    if area == 0:
+        return 0.0
+    inner = ndimage.binary_erosion(mask, border_value=0)
+    boundary = area - int(inner.sum())
+    return 2.0 * area / max(boundary, 1)
+
+
+def _fill_outline(crop: np.ndarray) -> np.ndarray:
+    """Fill pinholes and the inside of outlined ("hollow") glyphs.
+
+    Holes smaller than one output pixel are noise in a stroke. An outline font
+    draws each stroke as two thin lines; the gap between them is a hole that
+    is a bent band, much wider than the lines, and not convex. The counters of
+    0, 4, 6, 8 and 9 are compact and nearly convex, and stay empty.
+    """
+    strong = crop >= 0.5
+    holes = ndimage.binary_fill_holes(strong) & ~strong
+    if not holes.any():
+        return crop
+    labels, n = ndimage.label(holes)
+    idx = np.arange(1, n + 1)
+    area = np.asarray(ndimage.sum_labels(holes, labels, idx), dtype=np.float64)
+    pixel = (max(crop.shape) / DIGIT_SIZE) ** 2
+    fill = area < pixel
+    big = np.flatnonzero(~fill)
+    if big.size:
+        line = _stroke_width(strong)
+        half = np.asarray(ndimage.maximum(ndimage.distance_transform_edt(holes), labels, idx))
+        band = 2.0 * half
+        slices = ndimage.find_objects(labels)
+        for j in big:
+            if band[j] < max(3.0, 2.5 * line) or area[j] < 2.5 * band[j] ** 2:
+                continue
+            if _solidity(labels[slices[j]] == j + 1) < 0.8:
+                fill[j] = True
+    if not fill.any():
+        return crop
+    out = crop.copy()
+    out[np.isin(labels, idx[fill])] = 1.0
+    return out
+
+
+def _solidity(mask: np.ndarray) -> float:
+    """Area of a shape over the area of its convex hull (1.0 = convex)."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    ys, xs = np.nonzero(mask)
+    # Pixel corners, so that thin shapes have a proper hull.
+    pts = np.concatenate(
+        [np.stack([ys + dy, xs + dx], axis=1) for dy in (0, 1) for dx in (0, 1)]
+    ).astype(np.float64)
+    try:
+        hull = ConvexHull(pts)
+    except (QhullError, ValueError):
+        return 1.0
+    return float(mask.sum()) / max(float(hull.volume), 1.0)
 
 
 def _fit_mnist(crop: np.ndarray) -> np.ndarray | None:

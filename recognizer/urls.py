@@ -1,6 +1,6 @@
 from django.urls import path
 
-from recognizer import api, views
+from recognizer import api, api_batch, views
 
 pages = [
     path("", views.index, name="index"),
@@ -15,6 +15,9 @@ api_urls = [
     path("predictions", api.PredictionListView.as_view(), name="api-prediction-list"),
     path("predictions/<int:pk>", api.PredictionDetailView.as_view(), name="api-prediction-detail"),
 ]
+
+pages += api_batch.pages
+api_urls += api_batch.api_urls
 
 # The Flask app's endpoints, kept for its clients: same views, same answers.
 legacy = [

@@ -61,25 +61,24 @@ def _conv_bn(x, filters: int, kernel: int, *, strides: int = 1, padding: str = "
 
 
 def _complex_tower(x, *, width: int, dropout: float):
-    """A BatchNorm CNN in the style of Deotte's Kaggle MNIST ensemble members.
+    """A BatchNorm CNN shaped for CPU training: only one convolution at full
+    resolution, then 12x12 -> 6x6 -> 2x2 feature maps of doubling width.
 
-    Strided 5x5 convolutions replace pooling; 3x3 'valid' convolutions shrink
-    28 -> 26 -> 24 -> (s2) 12 -> 10 -> 8 -> (s2) 4.
+    28 -> (5x5) 24 -> pool 12 -> 3x3, 3x3 -> pool 6 -> (3x3) 4 -> (3x3) 2.
     """
     from keras import layers
 
-    x = _conv_bn(x, width, 3)
-    x = _conv_bn(x, width, 3)
-    x = _conv_bn(x, width, 5, strides=2, padding="same")
+    x = _conv_bn(x, width, 5)
+    x = layers.MaxPooling2D(2)(x)
+    x = _conv_bn(x, 2 * width, 3, padding="same")
+    x = _conv_bn(x, 2 * width, 3, padding="same")
+    x = layers.MaxPooling2D(2)(x)
     x = layers.Dropout(dropout)(x)
-    x = _conv_bn(x, 2 * width, 3)
-    x = _conv_bn(x, 2 * width, 3)
-    x = _conv_bn(x, 2 * width, 5, strides=2, padding="same")
-    x = layers.Dropout(dropout)(x)
-    x = _conv_bn(x, 4 * width, 4)  # 4x4 -> 1x1, a dense layer over the feature map
+    x = _conv_bn(x, 4 * width, 3)
+    x = _conv_bn(x, 4 * width, 3)
     x = layers.Flatten()(x)
     x = layers.Dropout(dropout)(x)
-    return layers.Dense(NUM_CLASSES, name=None)(x)
+    return layers.Dense(NUM_CLASSES)(x)
 
 
 def build_complex_cnn(*, width: int = 32, dropout: float = 0.3, towers: int = 1):

@@ -162,8 +162,10 @@ def source_local(directory: Path, local_dir: Path | None) -> None:
 
 
 def source_keras_url(directory: Path, url: str = KERAS_MNIST_URL) -> None:
+    if not url.startswith(("https://", "http://")):
+        raise MnistUnavailable(f"not an http(s) URL: {url}")
     try:
-        with urllib.request.urlopen(url, timeout=URL_TIMEOUT_S) as response:
+        with urllib.request.urlopen(url, timeout=URL_TIMEOUT_S) as response:  # noqa: S310 (scheme checked)
             payload = response.read()
     except OSError as exc:  # URLError, timeouts and socket errors are all OSError
         raise MnistUnavailable(f"download failed: {exc}") from exc

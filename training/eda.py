@@ -15,6 +15,7 @@ import numpy as np
 NUM_DIGITS = 10
 SAMPLES_PER_CLASS = 12
 ODD_PER_KIND = 10
+SATURATED = 250  # intensities from here up count as "full ink"
 
 FIGURES = (
     "samples_per_class.png",
@@ -53,6 +54,26 @@ def centre_of_mass(x: np.ndarray) -> np.ndarray:
     return com
 
 
+def bounding_box_offset(x: np.ndarray) -> np.ndarray:
+    """Distance (px) from the centre of each image's ink bounding box to the image centre; 0 for a blank image.
+
+    MNIST was centred by centre of mass, so this (not the centre of mass) shows lopsided digits.
+    """
+    inked = x > 0
+    height, width = x.shape[1:]
+    rows_any, cols_any = inked.any(axis=2), inked.any(axis=1)
+    blank = ~rows_any.any(axis=1)
+    top = np.argmax(rows_any, axis=1)
+    bottom = height - 1 - np.argmax(rows_any[:, ::-1], axis=1)
+    left = np.argmax(cols_any, axis=1)
+    right = width - 1 - np.argmax(cols_any[:, ::-1], axis=1)
+    d_row = (top + bottom) / 2 - (height - 1) / 2
+    d_col = (left + right) / 2 - (width - 1) / 2
+    offset = np.sqrt(d_row**2 + d_col**2)
+    offset[blank] = 0.0
+    return offset
+
+
 def mean_images(x: np.ndarray, y: np.ndarray, *, num_classes: int = NUM_DIGITS) -> np.ndarray:
     """Mean image of each digit, float in [0, 255]; zeros for a digit with no images."""
     means = np.zeros((num_classes, *x.shape[1:]), dtype=np.float64)
@@ -82,9 +103,7 @@ def pixel_histogram(x: np.ndarray) -> np.ndarray:
 def odd_samples(x: np.ndarray, y: np.ndarray, *, per_kind: int = ODD_PER_KIND) -> dict[str, list[dict[str, Any]]]:
     """Indices of the most unusual images by four criteria, most extreme first."""
     ink = ink_amount(x)
-    com = centre_of_mass(x)
-    centre = np.array([(x.shape[1] - 1) / 2, (x.shape[2] - 1) / 2])
-    offset = np.sqrt(((com - centre) ** 2).sum(axis=1))
+    offset = bounding_box_offset(x)
     atypical = distance_to_class_mean(x, y, mean_images(x, y))
     kinds = {
         "most_ink": (np.argsort(-ink, kind="stable"), ink),
@@ -109,9 +128,7 @@ def _summary(values: np.ndarray) -> dict[str, float]:
     }
 
 
-def eda_summary(
-    *, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray
-) -> dict[str, Any]:
+def eda_summary(*, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> dict[str, Any]:
     """All the numbers behind the figures, JSON-ready."""
     ink = ink_amount(x_train)
     com = centre_of_mass(x_train)
@@ -144,10 +161,12 @@ def eda_summary(
             "std": round(float(pixels.std()), 3),
             "share_zero": round(int(hist[0]) / max(total_pixels, 1), 4),
             "share_255": round(int(hist[255]) / max(total_pixels, 1), 4),
-            "share_between": round(int(hist[1:255].sum()) / max(total_pixels, 1), 4),
+            "share_saturated_ge_250": round(int(hist[SATURATED:].sum()) / max(total_pixels, 1), 4),
+            "share_grey_1_249": round(int(hist[1:SATURATED].sum()) / max(total_pixels, 1), 4),
         },
         "ink": _summary(ink),
         "centre_of_mass": {"row": _summary(com[:, 0]), "col": _summary(com[:, 1])},
+        "bounding_box_offset": _summary(bounding_box_offset(x_train)),
         "per_class": per_class,
         "odd_samples_train": odd_samples(x_train, y_train),
     }
@@ -171,24 +190,50 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def mosaic(images: list[np.ndarray], *, cols: int, pad: int = 3) -> np.ndarray:
+    """Tile 28x28 images into one array, ``cols`` per row, ``pad`` pixels of -1 (drawn as a frame) between.
+
+    One imshow of a mosaic is far faster than a matplotlib axes per image.
+    """
+    height, width = images[0].shape if images else (28, 28)
+    rows = max(1, -(-len(images) // cols))
+    canvas = np.full((rows * (height + pad) + pad, cols * (width + pad) + pad), -1.0)
+    for i, image in enumerate(images):
+        r, c = divmod(i, cols)
+        top, left = pad + r * (height + pad), pad + c * (width + pad)
+        canvas[top : top + height, left : left + width] = image
+    return canvas
+
+
+def _mosaic_show(ax, canvas: np.ndarray, *, frame: str = "#c9d6e3") -> None:
+    import matplotlib
+
+    cmap = matplotlib.colormaps["gray_r"].with_extremes(under=frame)
+    ax.imshow(canvas, cmap=cmap, vmin=0, vmax=255, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+
+
 def samples_per_class_plot(x: np.ndarray, y: np.ndarray, path: Path, *, per_class: int = SAMPLES_PER_CLASS, seed=0):
-    """A grid: one row per digit, ``per_class`` random samples of it."""
+    """A grid: one row per digit, ``per_class`` random samples of it (blank where a class has fewer)."""
     plt = _pyplot()
     rng = np.random.default_rng(seed)
-    fig, axes = plt.subplots(NUM_DIGITS, per_class, figsize=(per_class * 0.8, NUM_DIGITS * 0.85), squeeze=False)
+    blank = np.zeros(x.shape[1:])
+    tiles = []
     for digit in range(NUM_DIGITS):
         idx = np.flatnonzero(y == digit)
         chosen = rng.choice(idx, size=min(per_class, len(idx)), replace=False) if len(idx) else []
-        for col in range(per_class):
-            ax = axes[digit, col]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if col < len(chosen):
-                ax.imshow(x[chosen[col]], cmap="gray_r", vmin=0, vmax=255)
-            else:
-                ax.axis("off")
-        axes[digit, 0].set_ylabel(str(digit), rotation=0, fontsize=13, labelpad=12, va="center")
-    fig.suptitle(f"Random training samples, {per_class} per class", y=0.995)
+        tiles += [x[i] for i in chosen] + [blank] * (per_class - len(chosen))
+    pad = 2
+    canvas = mosaic(tiles, cols=per_class, pad=pad)
+    fig, ax = plt.subplots(figsize=(per_class * 0.75, NUM_DIGITS * 0.75 + 0.5))
+    _mosaic_show(ax, canvas)
+    step = x.shape[1] + pad
+    ax.set_yticks([pad + step * d + x.shape[1] / 2 for d in range(NUM_DIGITS)], [str(d) for d in range(NUM_DIGITS)])
+    ax.tick_params(axis="y", length=0, labelsize=13)
+    ax.set_title(f"Random training samples, {per_class} per class")
     fig.tight_layout()
     return _save(fig, path)
 
@@ -209,16 +254,32 @@ def class_distribution_plot(y_train: np.ndarray, y_test: np.ndarray, path: Path)
     ax2.set_ylabel("test images", color="#ff7f0e")
     # Same relative scale on both axes so the bars compare shares, not counts.
     ratio = train.sum() / max(test.sum(), 1)
-    top = max(train.max(), test.max() * ratio, 1) * 1.15
+    top = max(train.max(), test.max() * ratio, 1) * 1.3
     ax.set_ylim(0, top)
     ax2.set_ylim(0, top / ratio)
     for bar, count in zip(bars_train, train, strict=True):
-        ax.annotate(f"{count:,}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom",
-                    fontsize=7, rotation=90, xytext=(0, 2), textcoords="offset points")
+        ax.annotate(
+            f"{count:,}",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            rotation=90,
+            xytext=(0, 2),
+            textcoords="offset points",
+        )
     for bar, count in zip(bars_test, test, strict=True):
-        ax2.annotate(f"{count:,}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom",
-                     fontsize=7, rotation=90, xytext=(0, 2), textcoords="offset points")
-    ax.legend(handles=[bars_train, bars_test], loc="lower right")
+        ax2.annotate(
+            f"{count:,}",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            fontsize=7,
+            rotation=90,
+            xytext=(0, 2),
+            textcoords="offset points",
+        )
+    ax.legend(handles=[bars_train, bars_test], loc="upper center", ncol=2, frameon=False)
     ax.set_title("Class distribution (axes scaled so equal heights mean equal shares)")
     fig.tight_layout()
     return _save(fig, path)
@@ -228,14 +289,15 @@ def mean_digit_plot(x: np.ndarray, y: np.ndarray, path: Path):
     """The mean image of each digit (2 x 5), plus the mean of all images."""
     plt = _pyplot()
     means = mean_images(x, y)
-    fig, axes = plt.subplots(2, 6, figsize=(10, 3.8))
+    fig, axes = plt.subplots(2, 6, figsize=(10, 4.4))
     for digit in range(NUM_DIGITS):
         ax = axes[digit // 5, digit % 5]
         ax.imshow(means[digit], cmap="magma", vmin=0, vmax=255)
         ax.set_title(f"{digit}  (n={int((y == digit).sum()):,})", fontsize=9)
         ax.axis("off")
-    axes[0, 5].imshow(x.mean(axis=0, dtype=np.float64) if len(x) else np.zeros(x.shape[1:]),
-                      cmap="magma", vmin=0, vmax=255)
+    axes[0, 5].imshow(
+        x.mean(axis=0, dtype=np.float64) if len(x) else np.zeros(x.shape[1:]), cmap="magma", vmin=0, vmax=255
+    )
     axes[0, 5].set_title("all digits", fontsize=9)
     axes[0, 5].axis("off")
     axes[1, 5].axis("off")
@@ -254,11 +316,30 @@ def pixel_histogram_plot(x: np.ndarray, path: Path):
     ax_all.set_yscale("log")
     ax_all.set_xlabel("intensity (0 = background, 255 = full ink)")
     ax_all.set_ylabel("pixels (log scale)")
-    ax_all.set_title(f"All pixels: {hist[0] / total:.1%} are 0, {hist[255] / total:.1%} are 255")
-    ax_ink.bar(np.arange(1, 256), hist[1:], width=1.0, color="#1f77b4")
-    ax_ink.set_xlabel("intensity")
-    ax_ink.set_ylabel("pixels")
-    ax_ink.set_title("Non-zero pixels only (anti-aliased edges, then saturated strokes)")
+    ax_all.set_title(f"{hist[0] / total:.1%} of pixels are 0; spikes near 255 are saturated strokes", fontsize=10)
+    bands = {
+        "background\n(0)": hist[0],
+        f"grey edges\n(1-{SATURATED - 1})": hist[1:SATURATED].sum(),
+        f"saturated\n({SATURATED}-255)": hist[SATURATED:].sum(),
+    }
+    bars = ax_ink.bar(list(bands), [v / total for v in bands.values()], color=["#bbb", "#888", "#222"])
+    for bar, value in zip(bars, bands.values(), strict=True):
+        ax_ink.annotate(
+            f"{value / total:.1%}",
+            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+            ha="center",
+            va="bottom",
+            xytext=(0, 2),
+            textcoords="offset points",
+        )
+    ax_ink.set_ylim(0, 1.05)
+    ax_ink.set_ylabel("share of all pixels")
+    inked = max(total - int(hist[0]), 1)
+    ax_ink.set_title(
+        f"Of the inked pixels, {hist[1:SATURATED].sum() / inked:.0%} are grey (anti-aliasing), "
+        f"{hist[SATURATED:].sum() / inked:.0%} saturated",
+        fontsize=10,
+    )
     fig.suptitle("Pixel-intensity histogram (training set)")
     fig.tight_layout()
     return _save(fig, path)
@@ -277,50 +358,63 @@ def ink_and_centre_plot(x: np.ndarray, y: np.ndarray, path: Path):
     ax_ink.set_ylabel("ink per image (sum of intensities / 255)")
     ax_ink.set_title("Ink amount per class (1s are thin, 0s and 8s heavy)")
     height, width = x.shape[1:]
-    h = ax_com.hist2d(com[:, 1], com[:, 0], bins=[np.linspace(9.5, 17.5, 65)] * 2, cmap="viridis", cmin=1)
+    centre_row, centre_col = (height - 1) / 2, (width - 1) / 2
+    edges_row = np.linspace(centre_row - 1.5, centre_row + 1.5, 31)
+    edges_col = np.linspace(centre_col - 1.5, centre_col + 1.5, 31)
+    h = ax_com.hist2d(com[:, 1], com[:, 0], bins=[edges_col, edges_row], cmap="viridis", cmin=1)
     fig.colorbar(h[3], ax=ax_com, label="images")
-    ax_com.plot([(width - 1) / 2], [(height - 1) / 2], marker="+", color="red", markersize=14, mew=2,
-                label="image centre")
+    ax_com.plot([centre_col], [centre_row], marker="+", color="red", markersize=14, mew=2, label="image centre")
     ax_com.invert_yaxis()
     ax_com.set_aspect("equal")
     ax_com.set_xlabel("centre of mass: column (px)")
     ax_com.set_ylabel("centre of mass: row (px)")
-    ax_com.set_title(f"Centre-of-mass spread: sd row {com[:, 0].std():.2f} px, col {com[:, 1].std():.2f} px",
-                     fontsize=10)
+    ax_com.set_title(
+        f"Centre of mass: sd row {com[:, 0].std():.2f} px, col {com[:, 1].std():.2f} px\n"
+        "(MNIST digits were shifted to put it in the central pixel)",
+        fontsize=10,
+    )
     ax_com.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     return _save(fig, path)
 
 
 ODD_TITLES = {
-    "most_ink": "most ink",
-    "least_ink": "least ink",
-    "off_centre": "centre of mass furthest from the middle (px)",
-    "atypical": "furthest from its class mean (atypical / mislabelled?)",
+    "most_ink": "most ink\n(ink)",
+    "least_ink": "least ink\n(ink)",
+    "off_centre": "lopsided: ink box\noff centre (px)",
+    "atypical": "atypical: far from\nclass mean (L2)",
 }
 
 
 def odd_samples_plot(x: np.ndarray, y: np.ndarray, path: Path, *, odd: dict | None = None):
-    """One row per criterion of ``odd_samples``: the images with their label and score."""
+    """One row per criterion of ``odd_samples``: the images, each captioned with its label and score."""
     plt = _pyplot()
     odd = odd or odd_samples(x, y)
     per_kind = max((len(v) for v in odd.values()), default=1) or 1
-    fig, axes = plt.subplots(len(odd), per_kind, figsize=(per_kind * 1.15, len(odd) * 1.55), squeeze=False)
+    pad = 12  # room for the captions
+    from matplotlib.patches import Rectangle
+
+    size = x.shape[1]
+    fig, axes = plt.subplots(len(odd), 1, figsize=(per_kind * 1.05 + 1.6, len(odd) * 1.25 + 0.4), squeeze=False)
     for row, (kind, samples) in enumerate(odd.items()):
-        for col in range(per_kind):
-            ax = axes[row, col]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if col < len(samples):
-                sample = samples[col]
-                ax.imshow(x[sample["index"]], cmap="gray_r", vmin=0, vmax=255)
-                ax.set_title(f"label {sample['label']}\n{sample['value']:g}", fontsize=7)
-            else:
-                ax.axis("off")
-        axes[row, 0].set_ylabel(kind.replace("_", " "), fontsize=9)
-        axes[row, per_kind // 2].text(0.5, 1.55, ODD_TITLES.get(kind, kind), transform=axes[row, per_kind // 2].transAxes,
-                                      ha="center", fontsize=9, weight="bold")
-    fig.suptitle("Odd training samples (score under each label)", y=1.0)
+        ax = axes[row, 0]
+        canvas = mosaic([x[s["index"]] for s in samples], cols=per_kind, pad=pad)
+        canvas[canvas < 0] = 0  # white gaps, the captions sit in them
+        _mosaic_show(ax, canvas)
+        for col in range(len(samples)):  # a thin frame shows where each 28x28 image ends
+            left = pad + col * (size + pad) - 0.5
+            ax.add_patch(Rectangle((left, pad - 0.5), size, size, fill=False, edgecolor="#8899aa", linewidth=0.6))
+        for col, sample in enumerate(samples):
+            ax.text(
+                pad + col * (x.shape[2] + pad) + x.shape[2] / 2,
+                pad - 1.5,
+                f"{sample['label']}  ({sample['value']:.1f})",
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
+        ax.set_ylabel(ODD_TITLES.get(kind, kind), fontsize=9, rotation=0, ha="right", va="center")
+    fig.suptitle("Odd training samples, most extreme first: label (score)")
     fig.tight_layout()
     return _save(fig, path)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -80,7 +80,7 @@ def to_model_input(img: Image.Image) -> np.ndarray | None:
     return None if result.pixels is None else np.asarray(result.pixels, dtype=np.float32)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _font_path_ok(path: str) -> bool:
     return Path(path).is_file()
 
@@ -89,7 +89,7 @@ def available_fonts(names: tuple[str, ...]) -> list[str]:
     return [str(_FONT_DIR / n) for n in names if _font_path_ok(str(_FONT_DIR / n))]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _has_glyph(font_path: str, char: str) -> bool:
     """False when the font would draw its 'missing glyph' box (or nothing) for ``char``."""
     font = ImageFont.truetype(font_path, 48)
@@ -216,11 +216,11 @@ def blobs(rng: np.random.Generator) -> Image.Image:
                 draw.polygon([(x + rx * math.cos(a), y + ry * math.sin(a)) for a in angles], fill=ink)
         return _distort(img, rng, rotate=30.0, shear=0.2)
     noise = rng.random((25, 25)).astype(np.float32)
-    field = np.asarray(Image.fromarray(noise, mode="F").resize((CANVAS, CANVAS), Image.Resampling.BICUBIC))
+    field = np.asarray(Image.fromarray(noise).resize((CANVAS, CANVAS), Image.Resampling.BICUBIC))
     mask = field > np.quantile(field, rng.uniform(0.6, 0.85))
     paper = np.asarray(img, dtype=np.uint8).copy()
     paper[mask] = ink
-    return Image.fromarray(paper, mode="L")
+    return Image.fromarray(paper)
 
 
 def fashion_mnist_images(limit: int, rng: np.random.Generator) -> list[Image.Image]:
@@ -245,7 +245,7 @@ def fashion_mnist_images(limit: int, rng: np.random.Generator) -> list[Image.Ima
     picked = rng.choice(len(images), size=min(limit, len(images)), replace=False)
     out = []
     for i in picked:
-        small = Image.fromarray(255 - images[i], mode="L")
+        small = Image.fromarray(255 - images[i])
         big = small.resize((140, 140), Image.Resampling.BILINEAR)
         canvas = Image.new("L", (CANVAS, CANVAS), 255)
         canvas.paste(big, (30, 30))

@@ -8,9 +8,7 @@ pages = [
     path("models/eda/<str:name>", views.eda_plot, name="eda-plot"),
     path("models/<int:pk>/activate", views.model_version_activate_view, name="model-version-activate"),
     path("models/<int:pk>/reports/<str:name>", views.model_version_report, name="model-version-report"),
-    path(
-        "models/comparisons/<int:pk>/<str:name>", views.model_comparison_report, name="model-comparison-report"
-    ),
+    path("models/comparisons/<int:pk>/<str:name>", views.model_comparison_report, name="model-comparison-report"),
 ]
 
 api_urls = [

@@ -27,8 +27,8 @@ VERSION_REPORTS = {
 PNG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.png$")
 ACTIVE_JOB_STATUSES = [TrainingJob.Status.QUEUED, TrainingJob.Status.RUNNING]
 
-PARAM_KEYS = ("params", "parameters", "param_count", "n_params", "num_params", "trainable_params")
-SECONDS_KEYS = ("train_seconds", "training_seconds", "train_time_s", "training_time_s", "train_time", "seconds")
+PARAM_KEYS = ("param_count", "params", "parameters", "n_params", "num_params", "trainable_params")
+SECONDS_KEYS = ("fit_seconds", "train_seconds", "train_time_s", "training_seconds", "wall_seconds")
 
 
 def eda_dir() -> Path:
@@ -45,6 +45,11 @@ def png_names(directory: str | Path | None) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if PNG_NAME.match(p.name) and p.is_file())
 
 
+def plot_title(name: str) -> str:
+    """ "accuracy_by_model.png" -> "Accuracy by model"."""
+    return name.removesuffix(".png").replace("_", " ").replace("-", " ").capitalize()
+
+
 def png_file_response(directory: str | Path, name: str, allowed) -> FileResponse:
     if name not in allowed or not PNG_NAME.match(name):
         raise Http404("no such report image")
@@ -57,9 +62,71 @@ def png_file_response(directory: str | Path, name: str, allowed) -> FileResponse
     return response
 
 
-def metric_first(metrics: dict, keys) -> object:
+def percent(value) -> str:
+    """0.9912 -> "99.12%"; anything not a number as it is."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "–" if value is None else str(value)
+    return f"{100.0 * value:.2f}%"
+
+
+def number(value) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "–" if value is None else str(value)
+    if isinstance(value, int) or float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.4g}"
+
+
+COMPARISON_COLUMNS = {
+    "name": "Model",
+    "family": "Family",
+    "accuracy": "Test accuracy",
+    "params": "Parameters",
+    "params_kind": "Parameters are",
+    "train_time_s": "Training time (s)",
+    "train_seconds": "Training time (s)",
+    "inference_ms_per_image": "Inference (ms/image, batched)",
+    "infer_ms_per_image": "Inference (ms/image)",
+    "inference_ms_single": "Inference (ms, one image)",
+    "train_size": "Training images",
+    "test_size": "Test images",
+    "hyperparameters": "Hyperparameters",
+    "note": "Note",
+}
+COMPARISON_HIDDEN = {"complexity", "inference_batch_size"}
+
+
+def comparison_table(results) -> dict:
+    """Headers and display cells for the comparison results: known columns first, then any others."""
+    rows = [r for r in results if isinstance(r, dict)] if isinstance(results, list) else []
+    keys = [k for k in COMPARISON_COLUMNS if any(k in r for r in rows)]
+    keys += sorted({k for r in rows for k in r} - set(keys) - COMPARISON_HIDDEN)
+    best = max((r["accuracy"] for r in rows if isinstance(r.get("accuracy"), int | float)), default=None)
+    table_rows = []
+    for row in rows:
+        cells = []
+        for key in keys:
+            value = row.get(key)
+            if key == "accuracy" or key.endswith("_accuracy"):
+                text = percent(value)
+            elif isinstance(value, dict):
+                text = ", ".join(f"{k}={v}" for k, v in value.items())
+            else:
+                text = number(value)
+            cells.append({"text": text, "numeric": is_number(value), "key": key})
+        table_rows.append({"cells": cells, "best": best is not None and row.get("accuracy") == best})
+    headers = [{"text": COMPARISON_COLUMNS.get(k, k.replace("_", " ")), "key": k} for k in keys]
+    return {"headers": headers, "rows": table_rows, "keys": keys}
+
+
+def is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def metric_first(metrics: dict, keys) -> int | float | None:
+    """The first of `keys` that holds a number ("params" may also be a dict of hyperparameters)."""
     for key in keys:
-        if metrics.get(key) is not None:
+        if is_number(metrics.get(key)):
             return metrics[key]
     return None
 
@@ -78,15 +145,20 @@ def per_class_rows(metrics: dict) -> list[dict]:
         for key in sorted((k for k in source if str(k).isdigit()), key=int):
             if isinstance(source[key], dict):
                 rows.append({"digit": int(key), **source[key]})
-    elif isinstance(metrics.get("precision"), list) and isinstance(metrics.get("recall"), list):
-        rows = [{"digit": d, "precision": p, "recall": r} for d, (p, r) in enumerate(zip(metrics["precision"], metrics["recall"], strict=False))]
+    elif isinstance(metrics.get("precision"), dict | list) and isinstance(metrics.get("recall"), dict | list):
+        # {"precision": {"0": p, ...}, "recall": {...}} (training.evaluate) or two lists of ten.
+        precision, recall = metrics["precision"], metrics["recall"]
+        if isinstance(precision, list):
+            precision = {str(d): v for d, v in enumerate(precision)}
+        if isinstance(recall, list):
+            recall = {str(d): v for d, v in enumerate(recall)}
+        digits = sorted({k for k in [*precision, *recall] if str(k).isdigit()}, key=int)
+        rows = [{"digit": int(d), "precision": precision.get(d), "recall": recall.get(d)} for d in digits]
     return [
         {
             "digit": row["digit"],
-            "precision": row.get("precision"),
-            "recall": row.get("recall"),
-            "f1": row.get("f1", row.get("f1-score", row.get("f1_score"))),
-            "support": row.get("support"),
+            "precision": percent(row.get("precision")),
+            "recall": percent(row.get("recall")),
         }
         for row in rows
     ]
@@ -108,13 +180,16 @@ def version_view(version: ModelVersion) -> dict:
         for key, value in metrics.items()
         if key not in OTHER_METRIC_SKIP and not isinstance(value, dict | list) and len(str(value)) < 200
     }
+    seconds = metric_first(metrics, SECONDS_KEYS)
     return {
         "obj": version,
-        "params": metric_first(metrics, PARAM_KEYS),
-        "train_seconds": metric_first(metrics, SECONDS_KEYS),
+        "accuracy": percent(version.accuracy),
+        "params": number(metric_first(metrics, PARAM_KEYS)),
+        "train_seconds": f"{seconds:,.0f} s" if seconds is not None else "–",
+        "hyperparameters": metrics.get("params") if isinstance(metrics.get("params"), dict) else {},
         "per_class": per_class_rows(metrics),
         "reports": reports,
-        "metrics": dict(sorted(others.items())),
+        "metrics": {key: number(value) for key, value in sorted(others.items())},
     }
 
 
@@ -142,17 +217,24 @@ def models_page(request):
     comparison_plots = []
     if comparison is not None:
         comparison_plots = [
-            {"name": name, "url": reverse("model-comparison-report", args=[comparison.pk, name])}
+            {
+                "name": name,
+                "title": plot_title(name),
+                "url": reverse("model-comparison-report", args=[comparison.pk, name]),
+            }
             for name in png_names(comparison.report_dir)
         ]
-    eda_plots = [{"name": name, "url": reverse("eda-plot", args=[name])} for name in png_names(eda_dir())]
+    eda_plots = [
+        {"name": name, "title": plot_title(name), "url": reverse("eda-plot", args=[name])}
+        for name in png_names(eda_dir())
+    ]
     jobs = list(TrainingJob.objects.filter(status__in=ACTIVE_JOB_STATUSES).order_by("created"))
     recent_jobs = list(TrainingJob.objects.exclude(status__in=ACTIVE_JOB_STATUSES)[:5]) if request.user.is_staff else []
     context = {
         "active": version_view(active) if active else None,
         "versions": [version_view(v) for v in versions],
         "comparison": comparison,
-        "comparison_rows": comparison.results if comparison and isinstance(comparison.results, list) else [],
+        "comparison_table": comparison_table(comparison.results) if comparison else None,
         "comparison_plots": comparison_plots,
         "eda_plots": eda_plots,
         "eda_dir": eda_dir(),

@@ -61,3 +61,22 @@ def test_broker_uses_redis_when_it_answers():
     with socket.create_server(("127.0.0.1", 0)) as server:
         url = f"redis://127.0.0.1:{server.getsockname()[1]}/0"
         assert broker_url_choose(url, fallback=True) == (url, False)
+
+
+def test_deploy_checks_pass_under_production_settings():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": "/tmp",
+            "DJANGO_ENV": "production",
+            "SECRET_KEY": "p7" * 30,
+            "ALLOWED_HOSTS": "digits.example.org",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout

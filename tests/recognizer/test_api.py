@@ -139,15 +139,16 @@ def test_model_input_image_is_served_as_png(client, served_default_model):
 
 
 def test_predictions_list_needs_login_and_filters(client, served_default_model, django_user_model):
-    for index in (0, 3, 6):  # labels 0, 1, 2
-        post_file(client, digit_png(index)[0])
+    labels = [post_file(client, digit_png(index)[0]).json()["prediction"] for index in (0, 1, 2)]
+    assert labels == [int(label) for label in mnist_sample()[1][:3]]
     assert client.get("/api/predictions").status_code in (401, 403)
     staff = django_user_model.objects.create_user("staff", password="pw", is_staff=True)
     client.force_login(staff)
     everything = client.get("/api/predictions").json()
     assert everything["count"] == 3
-    ones = client.get("/api/predictions", {"digit": 1}).json()
-    assert [row["prediction"] for row in ones["results"]] == [1]
+    only = client.get("/api/predictions", {"digit": labels[0]}).json()
+    assert {row["prediction"] for row in only["results"]} == {labels[0]}
+    assert only["count"] == labels.count(labels[0])
     assert client.get("/api/predictions", {"rejected": "true"}).json()["count"] == 0
 
 

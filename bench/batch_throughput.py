@@ -1,0 +1,122 @@
+"""Batch throughput: a zip of MNIST test PNGs through the batch pipeline on real workers.
+
+    .venv/bin/python bench/batch_throughput.py [--count 10000] [--concurrency 2] [--use-running] [--sync]
+
+Builds (once, under var/bench/) a zip of `count` MNIST test digits as 28x28 grey PNGs in
+folders named by their label, starts a Celery worker on the `default` queue (unless
+--use-running: then a worker already running on this database and broker does the work;
+--sync: no worker, the chunks run in this process), submits the zip through the same
+service as `manage.py batch_predict`, waits, and prints images per second end to end
+(unzip, decode, preprocess, infer, store: job total / (finished - started)), the wall time
+from submission, and the accuracy. Uses DATABASE_URL and CELERY_BROKER_URL (migrated).
+"""
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mnistsite.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from recognizer import batch  # noqa: E402
+from recognizer.models import BatchChunk  # noqa: E402
+from training.data import load_mnist  # noqa: E402
+from training.services import model_version_ensure_default  # noqa: E402
+
+
+def mnist_zip(count: int) -> Path:
+    path = ROOT / "var" / "bench" / f"mnist-test-{count}.zip"
+    if path.is_file():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _, _, images, labels = load_mnist(settings.MNIST_DIR)
+    partial = path.with_suffix(".part")
+    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for n in range(count):
+            buffer = io.BytesIO()
+            Image.fromarray(images[n % len(images)]).save(buffer, format="PNG")
+            archive.writestr(f"mnist-test/{int(labels[n % len(labels)])}/{n:05d}.png", buffer.getvalue())
+    partial.replace(path)
+    return path
+
+
+def worker_start(concurrency: int) -> subprocess.Popen:
+    log = ROOT / "var" / "bench" / "batch-worker.log"
+    handle = open(log, "wb")  # noqa: SIM115 - lives as long as the worker
+    args = [sys.executable, "-m", "celery", "-A", "mnistsite", "worker", "-Q", "default", "--concurrency",
+            str(concurrency), "--hostname", "bench-batch@%h", "--loglevel", "WARNING", "--without-gossip",
+            "--without-mingle", "--without-heartbeat"]
+    process = subprocess.Popen(args, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if b"ready" in log.read_bytes() or process.poll() is not None:
+            break
+        time.sleep(0.2)
+    if process.poll() is not None:
+        raise SystemExit(f"worker exited:\n{log.read_text()[-2000:]}")
+    return process
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=10_000, help="Images in the zip.")
+    parser.add_argument("--concurrency", type=int, default=2, help="Worker processes of the worker started here.")
+    parser.add_argument("--chunk-size", type=int, default=None, help="Items per chunk (default BATCH_CHUNK_SIZE).")
+    parser.add_argument("--use-running", action="store_true", help="Use a worker that is already running.")
+    parser.add_argument("--sync", action="store_true", help="No worker: run the chunks in this process.")
+    parser.add_argument("--timeout", type=float, default=600, help="Seconds to wait for the job.")
+    options = parser.parse_args()
+    if options.chunk_size:
+        settings.BATCH_CHUNK_SIZE = options.chunk_size
+    model_version_ensure_default()
+    archive = mnist_zip(options.count)
+    worker = None if options.use_running or options.sync else worker_start(options.concurrency)
+    try:
+        submitted = time.monotonic()
+        job = batch.batch_job_create(path=archive, queue=not options.sync)
+        if options.sync:
+            batch.batch_job_run_sync(job_id=job.pk)
+        deadline = submitted + options.timeout
+        while time.monotonic() < deadline:
+            job.refresh_from_db()
+            if job.finished_state:
+                break
+            time.sleep(0.2)
+        wall = time.monotonic() - submitted
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=30)
+    workers = sorted(set(BatchChunk.objects.filter(job=job).values_list("worker", flat=True)))
+    result = {
+        "job": job.pk,
+        "status": job.status,
+        "total": job.total,
+        "failed": job.failed_items,
+        "images_per_second": round(job.images_per_second or 0.0, 1),
+        "wall_seconds_from_submit": round(wall, 2),
+        "images_per_second_from_submit": round(job.total / wall, 1) if wall else None,
+        "accuracy": job.accuracy,
+        "chunk_size": batch.batch_chunk_size(),
+        "workers": workers,
+        "error": job.error or None,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,393 @@
+"""Batch jobs: many images recognised by Celery workers, a chunk of a few hundred per task.
+
+Staging (``batch_job_create``, in the request or the command): the input is saved under
+MEDIA_ROOT/batches/<job id>/ (an uploaded zip as is; several uploaded files written into
+``input.zip``; an IDX file's pixels as ``images.npy``; a folder given to the command is read
+in place, not copied) with ``manifest.json`` beside it (member names, labels, limits). The
+job is cut into BatchChunk rows; one task per chunk, queued once the rows are committed.
+
+A chunk (``batch_chunk_run``) is safe to run twice and to be killed at any point: it reads
+and recognises its items outside any transaction, then in one transaction locks its chunk
+row, deletes whatever rows of its index range exist, writes all its rows, marks itself
+done, and recomputes the job's counters from counts. The last chunk to finish finalises
+the job (status, accuracy, confusion matrix, speed) under the job row's lock. With
+acks_late, a worker killed mid-chunk leaves the message unacknowledged; it comes back
+after the broker's visibility timeout and the chunk runs again from the start.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from PIL import Image
+
+from recognizer.batch_sources import (
+    BatchLimitError,
+    BatchSourceError,
+    Item,
+    Limits,
+    Manifest,
+    folder_manifest,
+    idx_is_images_file,
+    idx_labels_path,
+    idx_manifest,
+    items_read,
+    zip_from_files,
+    zip_manifest,
+)
+from recognizer.inference import decide
+from recognizer.models import BatchChunk, BatchJob, Prediction
+from recognizer.preprocess import ImageDecodeError, preprocess_bytes, preprocess_pil
+from recognizer.services import pixels_to_bytes
+from recognizer.serving import served_model
+
+logger = logging.getLogger(__name__)
+
+ACTIVE = (BatchJob.Status.QUEUED, BatchJob.Status.RUNNING)
+REJECTED_COLUMN = 10  # confusion matrix: columns 0-9 are predicted digits, 10 "rejected"
+_manifests: dict[int, Manifest] = {}  # per process; a manifest never changes once written
+MANIFEST_CACHE_SIZE = 8
+
+
+def batch_limits() -> Limits:
+    return Limits(
+        max_items=getattr(settings, "BATCH_MAX_ITEMS", 100_000),
+        max_member_bytes=getattr(settings, "BATCH_MAX_MEMBER_BYTES", 20 * 1024 * 1024),
+        max_total_bytes=getattr(settings, "BATCH_MAX_TOTAL_BYTES", 2 * 1024 * 1024 * 1024),
+        max_ratio=getattr(settings, "BATCH_MAX_COMPRESSION_RATIO", 200.0),
+    )
+
+
+def batch_chunk_size() -> int:
+    return max(1, int(getattr(settings, "BATCH_CHUNK_SIZE", 500)))
+
+
+def batch_dir(job_id: int) -> Path:
+    return Path(settings.MEDIA_ROOT) / "batches" / str(job_id)
+
+
+# --------------------------------------------------------------------------
+# Creating a job
+# --------------------------------------------------------------------------
+
+
+def _stage(
+    *, directory: Path, archive, files: list | None, path: Path | None, limits: Limits
+) -> tuple[Manifest, str]:
+    """Save the input under `directory` and build its manifest. Returns (manifest, source)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    staged = directory / "input.zip"
+    if archive is not None:
+        zip_manifest(archive, path="", limits=limits)  # refuses a non-zip before anything is copied
+        archive.seek(0)
+        with open(staged, "wb") as out:
+            for block in archive.chunks():
+                out.write(block)
+        source = f"upload {getattr(archive, 'name', '') or 'archive.zip'}"
+        return zip_manifest(staged, path=str(staged), limits=limits), source
+    if files:
+        zip_from_files(files, staged, limits=limits)
+        return zip_manifest(staged, path=str(staged), limits=limits), f"upload of {len(files)} files"
+    if path is None:
+        raise BatchSourceError("send a zip file or image files")
+    path = Path(path).expanduser().resolve()
+    if path.is_dir():
+        return folder_manifest(path, limits=limits), f"folder {path}"
+    if not path.is_file():
+        raise BatchSourceError(f"{path} does not exist")
+    if idx_is_images_file(path):
+        labels = idx_labels_path(path)
+        manifest = idx_manifest(path, staged=directory / "images.npy", labels_path=labels, limits=limits)
+        return manifest, f"IDX {path}" + (f" with labels {labels}" if labels else "")
+    staged = directory / "input.zip"
+    shutil.copyfile(path, staged)
+    return zip_manifest(staged, path=str(staged), limits=limits), f"zip {path}"
+
+
+def batch_job_create(
+    *, archive=None, files: list | None = None, path: Path | str | None = None, owner=None, queue: bool = True
+) -> BatchJob:
+    """Stage the input (`archive`: an uploaded zip; `files`: uploaded images; `path`: a
+    folder, zip or IDX images file on this machine), write the manifest and the chunks, and (unless queue is off, for
+    in-process runs) queue one task per chunk once committed.
+
+    Raises BatchSourceError for input that cannot be read at all (nothing is created). An
+    input over a limit gives a job marked failed with the reason."""
+    limits = batch_limits()
+    with transaction.atomic():
+        job = BatchJob.objects.create(owner=owner if owner is not None and owner.is_authenticated else None)
+        directory = batch_dir(job.pk)
+        try:
+            manifest, job.source = _stage(
+                directory=directory, archive=archive, files=files, path=path, limits=limits
+            )
+        except BatchLimitError as exc:
+            job.status, job.error, job.finished = BatchJob.Status.FAILED, str(exc), timezone.now()
+            job.source = job.source or _describe(archive, files, path)
+            job.save()
+            shutil.rmtree(directory, ignore_errors=True)
+            return job
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        manifest.save(directory / "manifest.json")
+        job.total = len(manifest)
+        job.has_labels = manifest.has_labels
+        job.source = job.source[:500]
+        job.save()
+        size = batch_chunk_size()
+        chunks = BatchChunk.objects.bulk_create(
+            BatchChunk(job=job, index=i, start=start, end=min(start + size, job.total))
+            for i, start in enumerate(range(0, job.total, size))
+        )
+        if queue:
+            indexes = [chunk.index for chunk in chunks]
+            transaction.on_commit(lambda: batch_chunks_send(job_id=job.pk, indexes=indexes))
+    return job
+
+
+def _describe(archive, files, path) -> str:
+    if archive is not None:
+        return f"upload {getattr(archive, 'name', '')}"[:500]
+    if files:
+        return f"upload of {len(files)} files"
+    return str(path or "")[:500]
+
+
+def batch_chunks_send(*, job_id: int, indexes: list[int]) -> None:
+    from recognizer.tasks import batch_chunk_task
+
+    for index in indexes:
+        batch_chunk_task.apply_async((job_id, index), queue="default")
+
+
+# --------------------------------------------------------------------------
+# Running a chunk
+# --------------------------------------------------------------------------
+
+
+def manifest_load(job_id: int) -> Manifest:
+    manifest = _manifests.get(job_id)
+    if manifest is None:
+        path = batch_dir(job_id) / "manifest.json"
+        try:
+            manifest = Manifest.load(path)
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise BatchSourceError(f"cannot read the job's manifest {path}: {exc}") from exc
+        while len(_manifests) >= MANIFEST_CACHE_SIZE:
+            _manifests.pop(next(iter(_manifests)))
+        _manifests[job_id] = manifest
+    return manifest
+
+
+def _preprocess(item: Item):
+    if item.error is not None:
+        return None
+    try:
+        if item.array is not None:
+            return preprocess_pil(Image.fromarray(item.array))
+        return preprocess_bytes(item.data)
+    except ImageDecodeError as exc:
+        item.error = f"not an image: {exc}"
+        return None
+
+
+def chunk_predictions(*, job: BatchJob, chunk: BatchChunk) -> list[Prediction]:
+    """Read, preprocess and recognise the chunk's items (one batched model call); the rows
+    are returned unsaved."""
+    manifest = manifest_load(job.pk)
+    items, preprocessed, preprocess_ms = [], [], []
+    for item in items_read(manifest, chunk.start, chunk.end):
+        started = time.perf_counter()
+        result = _preprocess(item)
+        preprocess_ms.append((time.perf_counter() - started) * 1000.0)
+        item.data = None  # keep at most one member's bytes in memory
+        items.append(item)
+        preprocessed.append(result)
+    model = served_model()
+    readable = [i for i, p in enumerate(preprocessed) if p is not None and p.pixels is not None]
+    started = time.perf_counter()
+    probs = model.classifier.classify(np.stack([preprocessed[i].pixels for i in readable])) if readable else []
+    inference_ms = (time.perf_counter() - started) * 1000.0 / max(len(readable), 1)
+    probs_of = dict(zip(readable, probs, strict=True))
+    rows = []
+    for position, item in enumerate(items):
+        result = preprocessed[position]
+        row = Prediction(
+            source=Prediction.Source.BATCH,
+            owner_id=job.owner_id,
+            batch_job=job,
+            batch_index=item.index,
+            original_name=item.name[:255],
+            true_label=item.label,
+            model_version=model.version,
+            preprocess_ms=preprocess_ms[position],
+        )
+        if item.error is not None:
+            row.error = item.error[:255]
+        elif result.pixels is None:
+            row.rejected, row.reason = True, (result.reason or "")[:255]
+        else:
+            decision = decide(probs_of[position])
+            row.model_input = pixels_to_bytes(result.pixels)
+            row.prediction = decision.digit
+            row.confidence = decision.confidence
+            row.probs = decision.digit_probs
+            row.no_digit_prob = decision.no_digit_prob
+            row.rejected = decision.digit is None
+            row.reason = (decision.reason or "")[:255]
+            row.inference_ms = inference_ms
+        rows.append(row)
+    return rows
+
+
+def batch_chunk_run(*, job_id: int, chunk_index: int, worker: str = "") -> str:
+    """Run one chunk; safe to run any number of times. Returns what happened: "written",
+    "skipped" (job finished, cancelled or gone; chunk already done) or "failed"."""
+    job = BatchJob.objects.filter(pk=job_id).first()
+    if job is None or job.status not in ACTIVE:
+        return "skipped"
+    chunk = BatchChunk.objects.filter(job_id=job_id, index=chunk_index).first()
+    if chunk is None or chunk.done:
+        return "skipped"
+    if job.started is None:
+        BatchJob.objects.filter(pk=job_id, status__in=ACTIVE, started__isnull=True).update(
+            status=BatchJob.Status.RUNNING, started=timezone.now()
+        )
+    try:
+        rows = chunk_predictions(job=job, chunk=chunk)
+        return _chunk_write(job_id=job_id, chunk=chunk, rows=rows, worker=worker)
+    except BatchSourceError as exc:
+        batch_job_fail(job_id=job_id, error=str(exc))
+        return "failed"
+    except Exception as exc:  # a bug or a time limit: the job must not stay "running" forever
+        batch_job_fail(job_id=job_id, error=f"chunk {chunk_index} failed: {type(exc).__name__}: {exc}")
+        raise
+
+
+def _chunk_write(*, job_id: int, chunk: BatchChunk, rows: list[Prediction], worker: str) -> str:
+    with transaction.atomic():
+        chunk = BatchChunk.objects.select_for_update().get(pk=chunk.pk)
+        if chunk.done:  # a twin delivery of this chunk got here first
+            return "skipped"
+        Prediction.objects.filter(
+            batch_job_id=job_id, batch_index__gte=chunk.start, batch_index__lt=chunk.end
+        ).delete()
+        Prediction.objects.bulk_create(rows, batch_size=1000)
+        chunk.done, chunk.worker, chunk.finished = True, worker[:255], timezone.now()
+        chunk.save(update_fields=["done", "worker", "finished"])
+        # The job row's lock orders chunk commits: each count below sees every earlier chunk.
+        job = BatchJob.objects.select_for_update().get(pk=job_id)
+        if job.status not in ACTIVE:
+            transaction.set_rollback(True)
+            return "skipped"
+        _counters_refresh(job)
+        fields = ["done", "failed_items"]
+        if not BatchChunk.objects.filter(job_id=job_id, done=False).exists():
+            _finalize(job)
+            fields += ["status", "finished", "images_per_second", "accuracy", "confusion", "started"]
+        job.save(update_fields=fields)
+    return "written"
+
+
+def _counters_refresh(job: BatchJob) -> None:
+    counts = Prediction.objects.filter(batch_job_id=job.pk).aggregate(
+        done=Count("id"), failed=Count("id", filter=~Q(error=""))
+    )
+    job.done, job.failed_items = counts["done"], counts["failed"]
+
+
+def _finalize(job: BatchJob) -> None:
+    job.status = BatchJob.Status.SUCCEEDED
+    job.finished = timezone.now()
+    job.started = job.started or job.finished
+    elapsed = (job.finished - job.started).total_seconds()
+    job.images_per_second = job.total / elapsed if elapsed > 0 else None
+    if job.has_labels:
+        job.confusion, job.accuracy = batch_job_confusion(job=job)
+
+
+def batch_job_confusion(*, job: BatchJob) -> tuple[list[list[int]], float | None]:
+    """10x11 counts over the labelled, readable items (rows: true digit; columns: predicted
+    digit, then "rejected"), and the accuracy over them (a rejection counts as wrong)."""
+    confusion = [[0] * 11 for _ in range(10)]
+    counts = (
+        Prediction.objects.filter(batch_job_id=job.pk, true_label__isnull=False, error="")
+        .values_list("true_label", "prediction")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for true_label, predicted, n in counts:
+        confusion[true_label][REJECTED_COLUMN if predicted is None else predicted] += n
+    labelled = sum(map(sum, confusion))
+    correct = sum(confusion[d][d] for d in range(10))
+    return confusion, (correct / labelled if labelled else None)
+
+
+def batch_job_fail(*, job_id: int, error: str) -> None:
+    logger.warning("batch job %s failed: %s", job_id, error)
+    BatchJob.objects.filter(pk=job_id, status__in=ACTIVE).update(
+        status=BatchJob.Status.FAILED, error=error[:2000], finished=timezone.now()
+    )
+
+
+def batch_job_cancel(*, job: BatchJob) -> BatchJob:
+    """Cancel a queued or running job: chunks not yet written skip. Finished jobs stay as they are."""
+    with transaction.atomic():
+        job = BatchJob.objects.select_for_update().get(pk=job.pk)
+        if job.status in ACTIVE:
+            job.status, job.finished = BatchJob.Status.CANCELLED, timezone.now()
+            job.save(update_fields=["status", "finished"])
+    return job
+
+
+def batch_job_run_sync(*, job_id: int, progress: Callable[[BatchJob], None] | None = None) -> BatchJob:
+    """Run every undone chunk in this process, in order (the command's --sync, tests)."""
+    for index in BatchChunk.objects.filter(job_id=job_id, done=False).values_list("index", flat=True):
+        batch_chunk_run(job_id=job_id, chunk_index=index, worker="sync")
+        if progress is not None:
+            progress(BatchJob.objects.get(pk=job_id))
+    return BatchJob.objects.get(pk=job_id)
+
+
+def batch_jobs_visible(*, user):
+    """Staff see every job; a user their own; nobody else any."""
+    queryset = BatchJob.objects.select_related("owner")
+    if user.is_authenticated and user.is_staff:
+        return queryset
+    if user.is_authenticated:
+        return queryset.filter(owner=user)
+    return queryset.none()
+
+
+def batch_results(*, job: BatchJob):
+    """The job's items in order, as dicts (the results.csv and results.json rows)."""
+    rows = (
+        Prediction.objects.filter(batch_job_id=job.pk)
+        .order_by("batch_index")
+        .values_list("batch_index", "original_name", "prediction", "confidence", "rejected", "reason",
+                     "true_label", "error")
+    )
+    for index, name, prediction, confidence, rejected, reason, true_label, error in rows.iterator(chunk_size=2000):
+        yield {
+            "index": index,
+            "name": name,
+            "prediction": prediction,
+            "confidence": round(confidence, 6),
+            "rejected": rejected,
+            "reason": reason,
+            "true_label": true_label,
+            "error": error,
+        }
+
+
+RESULT_FIELDS = ["index", "name", "prediction", "confidence", "rejected", "reason", "true_label", "error"]

@@ -1,0 +1,46 @@
+import json
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from recognizer.evaluation import evaluate_directory, format_table, missed_targets
+from recognizer.inference import DigitClassifier, decide
+from recognizer.serving import served_model
+
+
+class Command(BaseCommand):
+    help = "Score the whole recognition path on a folder of labelled uploads (labels.csv: file,label,scenario)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("directory", type=Path)
+        parser.add_argument("--labels", type=Path, help="Labels CSV (default: DIRECTORY/labels.csv).")
+        parser.add_argument("--model", type=Path, help="A .tflite file (default: the active model version).")
+        parser.add_argument("--json", type=Path, help="Also write the numbers and every item's outcome here.")
+        parser.add_argument("--errors", action="store_true", help="List the images that were not read right.")
+
+    def handle(self, *args, directory: Path, labels=None, model=None, errors=False, **options):
+        json_path = options["json"]
+        labels = labels or directory / "labels.csv"
+        if not labels.is_file():
+            raise CommandError(f"no labels file at {labels}")
+        if model is not None:
+            classifier, name = DigitClassifier(model), str(model)
+        else:
+            served = served_model()
+            classifier, name = served.classifier, served.version.version
+        result = evaluate_directory(
+            directory, labels, classifier.classify, decide=lambda row: decide(row).digit, batch_size=256
+        )
+        self.stdout.write(f"model {name} on {directory}\n")
+        self.stdout.write(format_table(result))
+        if errors:
+            for item in result["items"]:
+                if item["predicted"] != item["label"]:
+                    self.stdout.write(
+                        f"{item['file']} {item['scenario']}: label {item['label']} -> {item['predicted']}"
+                        + (f" ({item['reason']})" if item["reason"] else "")
+                    )
+        missed = missed_targets(result)
+        self.stdout.write("\ntargets: " + ("all met" if not missed else "; ".join(missed)))
+        if json_path is not None:
+            json_path.write_text(json.dumps(result, indent=2))

@@ -1,0 +1,91 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training.train import PRESETS, augment_fn, preset_resolve, train
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = [
+    "model.keras",
+    "model.tflite",
+    "metrics.json",
+    "confusion_matrix.png",
+    "misclassified.png",
+    "training_curves.png",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One small real training run (the tiny preset: 2000 MNIST images, 1 epoch), shared by the tests below."""
+    output_dir = tmp_path_factory.mktemp("run")
+    progress = []
+    metrics = train(
+        preset="tiny",
+        seed=1,
+        output_dir=output_dir,
+        mnist_dir=ROOT / "data" / "mnist",
+        cache_dir=tmp_path_factory.mktemp("cache"),
+        on_epoch=progress.append,
+        command="pytest tiny run",
+        version="test-tiny",
+    )
+    return output_dir, metrics, progress
+
+
+def test_train_writes_all_artifacts(tiny_run):
+    output_dir, _, _ = tiny_run
+    for name in ARTIFACTS:
+        assert (output_dir / name).stat().st_size > 0, name
+
+
+def test_train_reports_metrics_and_writes_them(tiny_run):
+    output_dir, metrics, _ = tiny_run
+    assert json.loads((output_dir / "metrics.json").read_text())["accuracy"] == metrics["accuracy"]
+    assert 0.3 < metrics["accuracy"] <= 1.0  # one epoch on 2000 images: far above chance
+    assert metrics["command"] == "pytest tiny run" and metrics["preset"] == "tiny" and metrics["seed"] == 1
+    assert len(metrics["confusion_matrix"]) == 10 and sum(map(sum, metrics["confusion_matrix"])) == 10000
+    assert set(metrics["precision"]) == set(metrics["recall"]) == {str(d) for d in range(10)}
+    assert len(metrics["data_sha256"]) == 4 and metrics["param_count"] > 0 and metrics["wall_seconds"] > 0
+
+
+def test_train_calls_on_epoch_with_progress(tiny_run):
+    _, _, progress = tiny_run
+    assert [p["epoch"] for p in progress] == [1]
+    assert set(progress[0]) == {"epoch", "epochs", "loss", "accuracy", "val_accuracy"}
+    assert progress[0]["epochs"] == 1
+
+
+def test_exported_tflite_agrees_with_keras_on_the_test_set(tiny_run):
+    _, metrics, _ = tiny_run
+    assert metrics["parity"]["images"] == 10000
+    assert metrics["parity"]["argmax_agreement"] >= 0.999
+    assert metrics["parity"]["max_abs_diff"] < 1e-4
+
+
+def test_presets_define_the_same_hyperparameters():
+    keys = set(PRESETS["final"])
+    assert {"quick", "final", "tiny"} <= set(PRESETS)
+    assert all(set(p) == keys for p in PRESETS.values())
+
+
+def test_preset_overrides_apply_and_unknown_preset_is_refused():
+    assert preset_resolve("quick", epochs=7, batch_size=None)["epochs"] == 7
+    assert preset_resolve("quick", architecture="mlp")["model_options"] == {}
+    with pytest.raises(ValueError, match="unknown preset"):
+        preset_resolve("huge")
+
+
+def test_augmentation_keeps_shape_range_and_most_of_the_ink():
+    import tensorflow as tf
+
+    images = np.zeros((16, 28, 28), np.uint8)
+    images[:, 8:20, 12:16] = 255
+    x, labels = augment_fn(**PRESETS["final"]["augment"])(tf.constant(images), tf.range(16))
+    x = x.numpy()
+    assert x.shape == (16, 28, 28, 1) and x.dtype == np.float32
+    assert x.min() >= 0.0 and x.max() <= 1.0
+    ink = x.reshape(16, -1).sum(axis=1) / (12 * 4)
+    assert np.all(ink > 0.5) and np.all(ink < 2.0)

@@ -1,0 +1,137 @@
+"""Metrics and plots for a trained model on the MNIST test set.
+
+Accuracy is MNIST's: argmax over the 10 digit outputs. The share of test
+digits the model would call "not a digit" (argmax over all 11) is reported
+separately. Plots use matplotlib's Agg backend; no TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+DIGITS = 10
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int = DIGITS) -> np.ndarray:
+    matrix = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(matrix, (labels.astype(np.int64), predicted.astype(np.int64)), 1)
+    return matrix
+
+
+def metrics_build(*, probabilities: np.ndarray, labels: np.ndarray, history: list[dict], extra: dict) -> dict:
+    """Accuracy, loss, per-class precision/recall and the confusion matrix, plus ``extra``."""
+    labels = np.asarray(labels).astype(np.int64)
+    predicted = np.argmax(probabilities[:, :DIGITS], axis=1)
+    matrix = confusion_matrix(labels, predicted)
+    true_p = np.diag(matrix).astype(np.float64)
+    precision = true_p / np.maximum(matrix.sum(axis=0), 1)
+    recall = true_p / np.maximum(matrix.sum(axis=1), 1)
+    picked = np.clip(probabilities[np.arange(len(labels)), labels], 1e-7, 1.0)
+    return {
+        "accuracy": float(np.mean(predicted == labels)),
+        "errors": int(np.sum(predicted != labels)),
+        "test_images": int(len(labels)),
+        "loss": float(-np.mean(np.log(picked))),
+        "not_a_digit_rate": float(np.mean(np.argmax(probabilities, axis=1) == DIGITS)),
+        "precision": {str(d): float(p) for d, p in enumerate(precision)},
+        "recall": {str(d): float(r) for d, r in enumerate(recall)},
+        "confusion_matrix": matrix.tolist(),
+        "history": history,
+        **extra,
+    }
+
+
+def metrics_write(output_dir: Path, metrics: dict) -> Path:
+    path = Path(output_dir) / "metrics.json"
+    path.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_confusion_matrix(path: Path, matrix: np.ndarray, title: str) -> None:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 6))
+    shown = np.log1p(matrix)
+    ax.imshow(shown, cmap="Blues")
+    for (i, j), n in np.ndenumerate(matrix):
+        if n:
+            ax.text(j, i, str(n), ha="center", va="center", fontsize=8,
+                    color="white" if shown[i, j] > shown.max() * 0.6 else "black")
+    ax.set_xticks(range(DIGITS))
+    ax.set_yticks(range(DIGITS))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_misclassified(
+    path: Path, images: np.ndarray, labels: np.ndarray, predicted: np.ndarray, limit: int = 60
+) -> None:
+    plt = _pyplot()
+    wrong = np.flatnonzero(predicted != labels)[:limit]
+    cols = 10
+    rows = max(1, math.ceil(len(wrong) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 1.4), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, wrong, strict=False):
+        ax.imshow(images[i], cmap="gray_r")
+        ax.set_title(f"{labels[i]}→{predicted[i]}", fontsize=9)
+    total = int(np.sum(predicted != labels))
+    fig.suptitle(f"misclassified test images (true→predicted), {len(wrong)} shown of {total}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_training_curves(path: Path, history: list[dict]) -> None:
+    plt = _pyplot()
+    epochs = [h["epoch"] for h in history]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(epochs, [h["loss"] for h in history], marker="o")
+    left.set_xlabel("epoch")
+    left.set_ylabel("training loss")
+    right.plot(epochs, [h["accuracy"] for h in history], marker="o", label="training (augmented, 11 classes)")
+    right.plot(epochs, [h["val_accuracy"] for h in history], marker="o", label="MNIST test")
+    right.set_xlabel("epoch")
+    right.set_ylabel("accuracy")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plots_write(
+    output_dir: Path,
+    *,
+    probabilities: np.ndarray,
+    labels: np.ndarray,
+    images: np.ndarray,
+    history: list[dict],
+    metrics: dict,
+) -> None:
+    """confusion_matrix.png, misclassified.png and training_curves.png in ``output_dir``."""
+    output_dir = Path(output_dir)
+    predicted = np.argmax(probabilities[:, :DIGITS], axis=1)
+    plot_confusion_matrix(
+        output_dir / "confusion_matrix.png",
+        np.asarray(metrics["confusion_matrix"]),
+        f"MNIST test accuracy {metrics['accuracy']:.4f}",
+    )
+    plot_misclassified(output_dir / "misclassified.png", np.asarray(images).reshape(-1, 28, 28), labels, predicted)
+    plot_training_curves(output_dir / "training_curves.png", history)
