@@ -71,6 +71,10 @@ WORK_MAX_SIDE = 512
 # The background is estimated on a copy about this small (longest side).
 BACKGROUND_SIDE = 48
 
+# Strokes wider than this (in output pixels) are thinned to about the target.
+THIN_ABOVE_WIDTH = float(__import__("os").environ.get("PP_THIN", "4.5"))
+THIN_TARGET_WIDTH = 3.0
+
 # Contrast (on a 0..1 scale) below which an image is considered to have no ink.
 MIN_INK_CONTRAST = 0.12
 # A 3x3 box blur keeps most of the variation of a real image but divides that
@@ -237,6 +241,7 @@ def preprocess_pil(img: Image.Image) -> Preprocessed:
     cols = np.flatnonzero(keep.any(axis=0))
     top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     crop = _fill_outline(ink[top:bottom, left:right])
+    crop = _thin_fat_strokes(crop)
     pixels = _fit_mnist(crop)
     if pixels is None:
         return _reject("no ink found: the image is blank", polarity)
@@ -561,6 +566,32 @@ def _solidity(mask: np.ndarray) -> float:
     except (QhullError, ValueError):
         return 1.0
     return float(mask.sum()) / max(float(hull.volume), 1.0)
+
+
+def _thin_fat_strokes(crop: np.ndarray) -> np.ndarray:
+    """Erode strokes much fatter than MNIST's (a canvas drawn with a fat brush).
+
+    Stroke width is measured in output pixels (the crop is scaled to 20 px);
+    MNIST strokes are 2-3 px wide, 4 at the 95th percentile.
+    """
+    strong = crop >= 0.5
+    h, w = crop.shape
+    scale = DIGIT_SIZE / max(h, w)
+    width = _stroke_width(strong) * scale
+    if width <= THIN_ABOVE_WIDTH:
+        return crop
+    # Erode by the excess, on each side, in crop pixels.
+    radius = int(round((width - THIN_TARGET_WIDTH) / 2.0 / scale))
+    if radius < 1:
+        return crop
+    size = 2 * radius + 1
+    yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+    disk = (yy * yy + xx * xx) <= radius * radius + radius
+    thinned = ndimage.grey_erosion(crop, footprint=disk, mode="constant", cval=0.0)
+    if (thinned >= 0.5).sum() < 0.25 * strong.sum():
+        return crop  # would erase the digit (a blob rather than strokes)
+    del size
+    return thinned
 
 
 def _fit_mnist(crop: np.ndarray) -> np.ndarray | None:

@@ -14,9 +14,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(autouse=True)
 def media_root(tmp_path, settings):
-    """Every test writes uploads into its own temporary folder."""
+    """Every test writes uploads and trained models into its own temporary folders."""
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.MEDIA_ROOT.mkdir()
+    settings.MODEL_DIR = tmp_path / "models"
     return settings.MEDIA_ROOT
 
 

@@ -88,9 +88,12 @@ def extras_generate(*, counts: dict[str, int], seed: int, processes: int = 1) ->
     Each generator has its own random stream, so the result does not depend on ``processes``.
     """
     jobs = [(name, count, seed, index) for index, (name, count) in enumerate(sorted(counts.items())) if count > 0]
-    if processes > 1 and len(jobs) > 1:
-        import multiprocessing
+    import multiprocessing
 
+    # A Celery prefork child is daemonic and may not start processes of its own.
+    if multiprocessing.current_process().daemon:
+        processes = 1
+    if processes > 1 and len(jobs) > 1:
         with multiprocessing.get_context("spawn").Pool(processes) as pool:
             results = pool.starmap(_generate_one, jobs)
     else:
