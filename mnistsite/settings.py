@@ -5,6 +5,7 @@ answers, a broker that needs no server. DJANGO_ENV=production turns on the check
 refuses to start without a real SECRET_KEY and ALLOWED_HOSTS.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -161,6 +162,10 @@ CELERY_RESULT_BACKEND = env.str(
     else CELERY_BROKER_URL,
 )
 CELERY_RESULT_EXPIRES = 3600
+# Celery reads these variables straight from the environment, ahead of settings: keep them
+# equal to the choice made here (the embedded fallback replaces an unanswered Redis URL).
+os.environ["CELERY_BROKER_URL"] = CELERY_BROKER_URL
+os.environ["CELERY_RESULT_BACKEND"] = CELERY_RESULT_BACKEND
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = "default"
@@ -199,3 +204,11 @@ if PRODUCTION:
 MODEL_RELOAD_SECONDS = env.float("MODEL_RELOAD_SECONDS", default=2.0)
 PREDICT_RATE_LIMIT = env.str("PREDICT_RATE_LIMIT", default="off")
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"predict": None if PREDICT_RATE_LIMIT == "off" else PREDICT_RATE_LIMIT}
+
+# Batch jobs: chunk size (images per Celery task) and the bounds on what an archive may hold.
+BATCH_CHUNK_SIZE = env.int("BATCH_CHUNK_SIZE", default=500)
+BATCH_MAX_UPLOAD_BYTES = env.int("BATCH_MAX_UPLOAD_BYTES", default=512 * 1024 * 1024)
+BATCH_MAX_ITEMS = env.int("BATCH_MAX_ITEMS", default=100_000)
+BATCH_MAX_MEMBER_BYTES = env.int("BATCH_MAX_MEMBER_BYTES", default=20 * 1024 * 1024)
+BATCH_MAX_TOTAL_BYTES = env.int("BATCH_MAX_TOTAL_BYTES", default=2 * 1024 * 1024 * 1024)
+BATCH_MAX_COMPRESSION_RATIO = env.float("BATCH_MAX_COMPRESSION_RATIO", default=200.0)

@@ -22,11 +22,9 @@ from recognizer.batch_sources import BatchSourceError
 from recognizer.models import BatchJob
 from recognizer.serializers import ErrorSerializer
 
-DEFAULT_MAX_UPLOAD_BYTES = 512 * 1024 * 1024
-
 
 def max_upload_bytes() -> int:
-    return getattr(settings, "BATCH_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES)
+    return settings.BATCH_MAX_UPLOAD_BYTES
 
 
 class BatchCreateInputSerializer(serializers.Serializer):

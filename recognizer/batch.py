@@ -60,15 +60,15 @@ MANIFEST_CACHE_SIZE = 8
 
 def batch_limits() -> Limits:
     return Limits(
-        max_items=getattr(settings, "BATCH_MAX_ITEMS", 100_000),
-        max_member_bytes=getattr(settings, "BATCH_MAX_MEMBER_BYTES", 20 * 1024 * 1024),
-        max_total_bytes=getattr(settings, "BATCH_MAX_TOTAL_BYTES", 2 * 1024 * 1024 * 1024),
-        max_ratio=getattr(settings, "BATCH_MAX_COMPRESSION_RATIO", 200.0),
+        max_items=settings.BATCH_MAX_ITEMS,
+        max_member_bytes=settings.BATCH_MAX_MEMBER_BYTES,
+        max_total_bytes=settings.BATCH_MAX_TOTAL_BYTES,
+        max_ratio=settings.BATCH_MAX_COMPRESSION_RATIO,
     )
 
 
 def batch_chunk_size() -> int:
-    return max(1, int(getattr(settings, "BATCH_CHUNK_SIZE", 500)))
+    return max(1, int(settings.BATCH_CHUNK_SIZE))
 
 
 def batch_dir(job_id: int) -> Path:

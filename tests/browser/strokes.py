@@ -82,9 +82,14 @@ def trace(skeleton: np.ndarray, *, min_points: int = 2) -> list[list[tuple[int, 
     return lines
 
 
-def digit_strokes(digit: np.ndarray) -> list[list[Point]]:
+def thin_out(line: list, every: int) -> list:
+    """Every `every`-th point and the last one: fewer pointer moves, the same shape at this pen width."""
+    return line[::every] + ([line[-1]] if (len(line) - 1) % every else [])
+
+
+def digit_strokes(digit: np.ndarray, *, every: int = 2) -> list[list[Point]]:
     """Polylines of (x, y) in 28x28 units (pixel centres) that trace the digit's skeleton."""
-    return [[(c + 0.5, r + 0.5) for r, c in line] for line in trace(thin(ink_mask(digit)))]
+    return [[(c + 0.5, r + 0.5) for r, c in thin_out(line, every)] for line in trace(thin(ink_mask(digit)))]
 
 
 def scale_strokes(strokes: list[list[Point]], *, left: float, top: float, width: float, height: float):

@@ -18,10 +18,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--default", action="store_true", help="Register and activate models/default if no version is active."
         )
-        parser.add_argument("--version", help="Version name (default: from metrics.json or the folder name).")
+        parser.add_argument("--name", help="Version name (default: from metrics.json or the folder name).")
         parser.add_argument("--activate", choices=["auto", "force", "never"], default="auto")
 
-    def handle(self, *args, directory=None, default=False, version=None, activate="auto", **options):
+    def handle(self, *args, directory=None, default=False, name=None, activate="auto", **options):
         if default:
             active = model_version_ensure_default()
             if active is None:
@@ -31,7 +31,7 @@ class Command(BaseCommand):
             return
         if directory is None:
             raise CommandError("give a model folder or --default")
-        model_version = model_version_register(directory=directory, version=version)
+        model_version = model_version_register(directory=directory, version=name)
         self.stdout.write(f"registered {model_version.version} ({model_version.accuracy:.4f})")
         if activate != "never":
             try:
