@@ -25,6 +25,12 @@ def error_response(message: str, *, status_code: int, detail=None) -> Response:
 
 
 def exception_handler(exc, context):
+    from mnistsite.health import BrokerUnavailable
+
+    if isinstance(exc, BrokerUnavailable):
+        return error_response(
+            str(exc), status_code=status.HTTP_503_SERVICE_UNAVAILABLE, detail={"broker": "unavailable"}
+        )
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -43,3 +43,14 @@ def safe_broker_url() -> str:
     from kombu.utils.url import maybe_sanitize_url
 
     return maybe_sanitize_url(settings.CELERY_BROKER_URL)
+
+
+class BrokerUnavailable(RuntimeError):
+    """Jobs cannot be queued: the broker does not answer."""
+
+
+def broker_require() -> None:
+    """Raise BrokerUnavailable before anything of a job is created, so nothing is left half-made."""
+    error = broker_check()
+    if error:
+        raise BrokerUnavailable(f"jobs cannot be queued right now: {error}")

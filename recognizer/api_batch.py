@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from mnistsite.api_errors import ApiError
+from mnistsite.health import BrokerUnavailable
 from recognizer import batch
 from recognizer.batch_sources import BatchSourceError
 from recognizer.models import BatchJob
@@ -211,11 +212,12 @@ def batch_new(request):
         else:
             try:
                 job = batch.batch_job_create(archive=upload, owner=request.user)
-            except BatchSourceError as exc:
+            except (BatchSourceError, BrokerUnavailable) as exc:
                 error = f"{str(exc)[:1].upper()}{str(exc)[1:]}."
             else:
                 return redirect("batch-detail", pk=job.pk)
-    return render(request, "recognizer/batch_new.html", {"error": error}, status=400 if error else 200)
+    status_code = 503 if error and "cannot be queued" in error else 400 if error else 200
+    return render(request, "recognizer/batch_new.html", {"error": error}, status=status_code)
 
 
 @login_required(login_url=LOGIN_URL)

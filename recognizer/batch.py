@@ -30,6 +30,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from PIL import Image
 
+from mnistsite.health import broker_require
 from recognizer.batch_sources import (
     BatchLimitError,
     BatchSourceError,
@@ -122,6 +123,8 @@ def batch_job_create(
 
     Raises BatchSourceError for input that cannot be read at all (nothing is created). An
     input over a limit gives a job marked failed with the reason."""
+    if queue:
+        broker_require()
     limits = batch_limits()
     with transaction.atomic():
         job = BatchJob.objects.create(owner=owner if owner is not None and owner.is_authenticated else None)

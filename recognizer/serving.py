@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import DatabaseError
 
 from recognizer.inference import DigitClassifier, ModelLoadError
 
@@ -71,6 +72,11 @@ def serving_status() -> dict:
         model = served_model()
     except NoModelAvailable as exc:
         return {"model_loaded": False, "model_version": None, "error": str(exc)}
+    except DatabaseError:
+        # The registry cannot be read; a model already loaded still serves.
+        if _served is None:
+            return {"model_loaded": False, "model_version": None, "error": "the model registry cannot be read"}
+        return {"model_loaded": True, "model_version": _served.version.version, "error": None}
     return {"model_loaded": True, "model_version": model.version.version, "error": _last_error}
 
 

@@ -96,8 +96,11 @@ def training_job_create(
 ) -> TrainingJob:
     """Record a training job and, unless queue is off (in-process training), queue it on
     the training queue once the row is committed."""
+    from mnistsite.health import broker_require
     from training.tasks import train_model_task
 
+    if queue:
+        broker_require()
     params = {
         "epochs": epochs,
         "batch_size": batch_size,

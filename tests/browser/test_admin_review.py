@@ -15,7 +15,8 @@ SEVENS = [0, 16, 22]  # indices of three 7s in tests/images.py mnist_sample()
 ONE = 2
 
 
-def test_staff_reviews_predictions_and_the_accuracy_summary_follows(page, live_server, django_user_model):
+def test_staff_reviews_predictions_and_the_accuracy_summary_follows(page, live_server, django_user_model, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # a fast login; not what is tested
     staff = django_user_model.objects.create_user("reviewer", password="correct horse battery", is_staff=True)
     staff.user_permissions.add(
         *Permission.objects.filter(content_type__app_label="recognizer", codename__in=["view_prediction", "change_prediction"])
@@ -44,7 +45,8 @@ def test_staff_reviews_predictions_and_the_accuracy_summary_follows(page, live_s
     admin_set_true_label(page, [wrong.pk], 1)
     expect(rows).to_have_count(3)
     expect(page.locator("#summary-total")).to_have_text("1/2 correct (50.0%)")
-    expect(page.locator("#summary-by-source tbody tr")).to_have_text("Upload 2 1 50.0%")
+    upload_label = Prediction.Source("upload").label
+    expect(page.locator("#summary-by-source tbody tr td")).to_have_text([upload_label, "2", "1", "50.0%"])
 
     correct.refresh_from_db()
     wrong.refresh_from_db()

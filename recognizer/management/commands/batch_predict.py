@@ -6,6 +6,7 @@ import time
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from mnistsite.health import BrokerUnavailable
 from recognizer import batch
 from recognizer.batch_sources import BatchSourceError
 from recognizer.models import BatchJob
@@ -35,7 +36,7 @@ class Command(BaseCommand):
                 raise CommandError(f"no user named {options['owner']!r}")
         try:
             job = batch.batch_job_create(path=options["path"], owner=owner, queue=not options["sync"])
-        except BatchSourceError as exc:
+        except (BatchSourceError, BrokerUnavailable) as exc:
             raise CommandError(str(exc)) from exc
         wait = options["wait"] or options["sync"]
         if not wait:

@@ -5,6 +5,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from mnistsite.health import BrokerUnavailable
 from training import services
 from training.models import TrainingJob
 
@@ -37,16 +38,19 @@ class Command(BaseCommand):
 
         if options["preset"] not in PRESETS:
             raise CommandError(f"unknown preset {options['preset']!r}; choose from {', '.join(PRESETS)}")
-        job = services.training_job_create(
-            preset=options["preset"],
-            epochs=options["epochs"],
-            batch_size=options["batch_size"],
-            seed=options["seed"],
-            architecture=options["architecture"],
-            activate=options["activate"],
-            command="python manage.py " + shlex.join(sys.argv[1:]),
-            queue=not options["sync"],
-        )
+        try:
+            job = services.training_job_create(
+                preset=options["preset"],
+                epochs=options["epochs"],
+                batch_size=options["batch_size"],
+                seed=options["seed"],
+                architecture=options["architecture"],
+                activate=options["activate"],
+                command="python manage.py " + shlex.join(sys.argv[1:]),
+                queue=not options["sync"],
+            )
+        except BrokerUnavailable as exc:
+            raise CommandError(f"{exc}; start Redis, or train in this process with --sync") from exc
         self.stdout.write(f"training job {job.pk} " + ("running in this process" if options["sync"] else "queued"))
         if options["sync"]:
             try:
