@@ -435,12 +435,12 @@ def accuracy_by_complexity_plot(rows: list[dict[str, Any]], path: Path) -> Path:
     for i, bucket in enumerate(buckets):
         members = [r for r in rows if r["complexity"] == bucket]
         for j, row in enumerate(members):
-            dx = (j - (len(members) - 1) / 2) * 0.18
+            dx = (j - (len(members) - 1) / 2) * 0.22
             ax.scatter(i + dx, row["accuracy"], color=FAMILY_COLOURS[row["family"]], edgecolor="black", zorder=3)
             ax.annotate(
                 row["name"],
                 (i + dx, row["accuracy"]),
-                xytext=(0, -13),
+                xytext=(0, -13 if j % 2 == 0 else 7),  # alternate below/above so equal scores stay legible
                 textcoords="offset points",
                 ha="center",
                 fontsize=7,

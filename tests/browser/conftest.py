@@ -30,7 +30,7 @@ def browser():
     # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are still
     # plain synchronous code, so let Django run them (the live server answers from its own threads).
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    pass
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as playwright:
         browser = launch(playwright)
         yield browser
