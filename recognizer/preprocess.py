@@ -72,7 +72,7 @@ WORK_MAX_SIDE = 512
 BACKGROUND_SIDE = 48
 
 # Strokes wider than this (in output pixels) are thinned to about the target.
-THIN_ABOVE_WIDTH = float(__import__("os").environ.get("PP_THIN", "4.5"))
+THIN_ABOVE_WIDTH = 4.5
 THIN_TARGET_WIDTH = 3.0
 
 # Contrast (on a 0..1 scale) below which an image is considered to have no ink.
@@ -584,13 +584,11 @@ def _thin_fat_strokes(crop: np.ndarray) -> np.ndarray:
     radius = int(round((width - THIN_TARGET_WIDTH) / 2.0 / scale))
     if radius < 1:
         return crop
-    size = 2 * radius + 1
     yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
     disk = (yy * yy + xx * xx) <= radius * radius + radius
     thinned = ndimage.grey_erosion(crop, footprint=disk, mode="constant", cval=0.0)
     if (thinned >= 0.5).sum() < 0.25 * strong.sum():
         return crop  # would erase the digit (a blob rather than strokes)
-    del size
     return thinned
 
 

@@ -139,3 +139,35 @@ def served_default_model(db):
     assert version is not None, "models/default/model.tflite must ship with the repository"
     yield version
     served_model_reset()
+
+
+@pytest.fixture
+def gunicorn_server(transactional_db, served_default_model):
+    """The site served by a real gunicorn (4 workers) on the test database; yields its base URL."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log_path = Path(settings.MEDIA_ROOT).parent / "gunicorn.log"
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "mnistsite.wsgi:application", "-c", "gunicorn.conf.py",
+             "--bind", f"127.0.0.1:{port}", "--workers", "4", "--access-logfile", "/dev/null"],
+            cwd=ROOT, env=subprocess_env(CONN_MAX_AGE="0"), stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+
+    def up():
+        try:
+            with urllib.request.urlopen(f"{url}/api/health", timeout=5):
+                return True
+        except OSError:
+            return server.poll() is not None
+
+    wait_until(up, timeout=60, message="gunicorn up")
+    assert server.poll() is None, log_path.read_text()[-3000:]
+    yield url
+    server.terminate()
+    server.wait(timeout=30)

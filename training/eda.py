@@ -369,8 +369,8 @@ def ink_and_centre_plot(x: np.ndarray, y: np.ndarray, path: Path):
     ax_com.set_xlabel("centre of mass: column (px)")
     ax_com.set_ylabel("centre of mass: row (px)")
     ax_com.set_title(
-        f"Centre of mass: sd row {com[:, 0].std():.2f} px, col {com[:, 1].std():.2f} px\n"
-        "(MNIST digits were shifted to put it in the central pixel)",
+        f"Centre of mass (sd {com[:, 0].std():.2f} px rows, {com[:, 1].std():.2f} px columns):\n"
+        "MNIST shifted each digit to put it in the central pixel",
         fontsize=10,
     )
     ax_com.legend(loc="upper right", fontsize=8)
