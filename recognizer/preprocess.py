@@ -75,6 +75,11 @@ BACKGROUND_SIDE = 48
 THIN_ABOVE_WIDTH = 4.5
 THIN_TARGET_WIDTH = 3.0
 
+# A background is "clean" (no correction needed) when this fraction of the
+# pixels below Otsu's threshold lie within CLEAN_TOLERANCE/255 of its mode.
+CLEAN_FRACTION = 0.8
+CLEAN_TOLERANCE = 3
+
 # Contrast (on a 0..1 scale) below which an image is considered to have no ink.
 MIN_INK_CONTRAST = 0.12
 # A 3x3 box blur keeps most of the variation of a real image but divides that
@@ -211,15 +216,10 @@ def to_png(pixels: np.ndarray) -> bytes:
 def preprocess_pil(img: Image.Image) -> Preprocessed:
     """Turn a Pillow image into an MNIST-style 28x28 array, or a rejection."""
     grey, alpha_ink, scale = _to_grey(img)
-
+    corrected = False
     if alpha_ink:
-        ink = grey  # already ink-high: the alpha channel
         polarity = "alpha"
-        corrected = False
-        contrast = float(ink.max()) if ink.size else 0.0
-        if contrast < MIN_INK_CONTRAST:
-            return _reject("no ink found: the image is blank", polarity)
-        ink = _soft_ink_clean(ink)
+        ink = _soft_ink(grey, _hist(grey), clean=True)  # grey is the alpha: ink-high
     else:
         lo, med, hi = _extremes(grey)
         if max(med - lo, hi - med) < MIN_INK_CONTRAST:
@@ -227,20 +227,25 @@ def preprocess_pil(img: Image.Image) -> Preprocessed:
         dark_on_light = (med - lo) > (hi - med)
         polarity = "dark_on_light" if dark_on_light else "light_on_dark"
         x = 1.0 - grey if dark_on_light else grey
-        if _is_noise(x):
-            return _reject("no ink found: the image is noise", polarity)
-        ink, corrected = _normalise_background(x, dark_on_light)
-        if ink is None:
-            return _reject("no ink found: the image is blank", polarity)
+        hist = _hist(x)
+        if not _is_clean(hist):
+            if _is_noise(x):
+                return _reject("no ink found: the image is noise", polarity)
+            x = _remove_background(x, dark_on_light)
+            hist = _hist(x)
+            corrected = True
+        ink = _soft_ink(x, hist, clean=not corrected)
+    if ink is None:
+        return _reject("no ink found: the image is blank", polarity)
 
     keep = _digit_mask(ink)
     if keep is None:
         return _reject("no ink found: only specks, no strokes", polarity)
-    ink = np.where(keep, ink, 0.0).astype(np.float32)
     rows = np.flatnonzero(keep.any(axis=1))
     cols = np.flatnonzero(keep.any(axis=0))
-    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    crop = _fill_outline(ink[top:bottom, left:right])
+    top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    crop = np.where(keep[top:bottom, left:right], ink[top:bottom, left:right], 0.0).astype(np.float32)
+    crop = _fill_outline(crop)
     crop = _thin_fat_strokes(crop)
     pixels = _fit_mnist(crop)
     if pixels is None:
@@ -340,17 +345,64 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
 def _extremes(grey: np.ndarray) -> tuple[float, float, float]:
     """Dark end, background (median) and light end of the grey levels.
 
-    The ends are taken from a 3x3 median-filtered copy so that isolated noisy
-    pixels do not count as ink, but a thin stroke still does.
+    The ends are taken from a 3x3 median-filtered copy of larger images so
+    that isolated noisy pixels do not count as ink, but a thin stroke does.
     """
-    if grey.size > 64 * 64:
-        sm = ndimage.median_filter(grey, size=3)
-    else:
-        sm = grey
+    sm = ndimage.median_filter(grey, size=3) if grey.size > 96 * 96 else grey
     flat = sm.ravel()
-    k = max(1, flat.size // 5000)  # ~0.02% from each end
+    k = flat.size // 5000  # ~0.02% from each end
     part = np.partition(flat, (k, flat.size // 2, flat.size - 1 - k))
     return float(part[k]), float(part[flat.size // 2]), float(part[flat.size - 1 - k])
+
+
+# Grey-level statistics work on a 256-bin histogram of an image in [0, 1]:
+# one pass over the pixels, then everything is O(256).
+_BINS = 256
+
+
+def _hist(x: np.ndarray) -> np.ndarray:
+    q = (x.ravel() * (_BINS - 1) + 0.5).astype(np.intp)
+    np.clip(q, 0, _BINS - 1, out=q)
+    return np.bincount(q, minlength=_BINS).astype(np.float64)
+
+
+def _otsu_bin(hist: np.ndarray) -> int:
+    """Otsu's threshold: first bin of the upper class."""
+    levels = np.arange(_BINS, dtype=np.float64)
+    w0 = np.cumsum(hist)
+    total = w0[-1]
+    w1 = total - w0
+    m0 = np.cumsum(hist * levels)
+    mu0 = m0 / np.maximum(w0, 1e-12)
+    mu1 = (m0[-1] - m0) / np.maximum(w1, 1e-12)
+    between = w0 * w1 * (mu0 - mu1) ** 2
+    return int(np.argmax(between)) + 1
+
+
+def _hist_quantile(hist: np.ndarray, q: float, offset: int = 0) -> float:
+    """The q-quantile (0..1) of the values counted in hist, on the 0..1 scale."""
+    c = np.cumsum(hist)
+    if c[-1] <= 0:
+        return offset / (_BINS - 1)
+    i = int(np.searchsorted(c, q * c[-1], side="left"))
+    return (offset + min(i, hist.size - 1)) / (_BINS - 1)
+
+
+def _is_clean(hist: np.ndarray) -> bool:
+    """Flat background: most background pixels share one grey level.
+
+    True for drawing canvases, rendered text and MNIST itself; false for
+    photos and scans with gradients, shadows or paper texture, which then get
+    background correction.
+    """
+    t = _otsu_bin(hist)
+    back = hist[:t]
+    n = back.sum()
+    if n <= 0:
+        return True
+    mode = int(np.argmax(back))
+    near = back[max(0, mode - CLEAN_TOLERANCE) : mode + CLEAN_TOLERANCE + 1].sum()
+    return near >= CLEAN_FRACTION * n
 
 
 def _is_noise(x: np.ndarray) -> bool:
@@ -364,40 +416,15 @@ def _is_noise(x: np.ndarray) -> bool:
     return float(blurred.std()) / std < MIN_NOISE_SMOOTHNESS
 
 
-def _otsu(values: np.ndarray, bins: int = 256) -> float:
-    hist, edges = np.histogram(values, bins=bins, range=(0.0, 1.0))
-    hist = hist.astype(np.float64)
-    centres = (edges[:-1] + edges[1:]) / 2
-    w0 = np.cumsum(hist)
-    w1 = w0[-1] - w0
-    m0 = np.cumsum(hist * centres)
-    mu0 = m0 / np.maximum(w0, 1e-12)
-    mu1 = (m0[-1] - m0) / np.maximum(w1, 1e-12)
-    between = w0 * w1 * (mu0 - mu1) ** 2
-    return float(edges[int(np.argmax(between)) + 1])
-
-
-def _normalise_background(x: np.ndarray, dark_on_light: bool) -> tuple[np.ndarray | None, bool]:
-    """Ink-high image -> soft ink map in [0, 1] with a black background.
-
-    Returns (ink, corrected) or (None, _) when there is no ink.
-    """
-    t = _otsu(x)
-    below = x[x < t]
-    if below.size == 0:
-        return None, False
-    lo, hi = np.percentile(below, (2, 98)) if below.size > 64 else (below.min(), below.max())
-    clean = (hi - lo) < 0.06
-    corrected = False
-    if not clean:
-        bg = _background(x)
-        x = x - bg
-        if dark_on_light:
-            # Reflectance: divide by the local paper brightness (1 - bg).
-            x = x / np.maximum(1.0 - bg, 0.15)
-        x = np.clip(x, 0.0, 1.0)
-        corrected = True
-    return _soft_ink(x), corrected
+def _remove_background(x: np.ndarray, dark_on_light: bool) -> np.ndarray:
+    """Subtract the estimated background; for paper, divide by its brightness."""
+    bg = _background(x)
+    x = x - bg
+    if dark_on_light:
+        # Reflectance: divide by the local paper brightness (1 - bg), which
+        # evens out the ink contrast between lit and shadowed parts.
+        x = x / np.maximum(1.0 - bg, 0.15)
+    return np.clip(x, 0.0, 1.0)
 
 
 def _background(x: np.ndarray) -> np.ndarray:
@@ -406,19 +433,17 @@ def _background(x: np.ndarray) -> np.ndarray:
     f = max(1, int(round(max(h, w) / BACKGROUND_SIDE)))
     if f > 1:
         hh, ww = h // f * f, w // f * f
-        small = x[:hh, :ww].reshape(hh // f, f, ww // f, f)
-        # The darkest-ish pixel of each block: ink (high) rarely fills a block.
-        small = np.percentile(small.transpose(0, 2, 1, 3).reshape(hh // f, ww // f, f * f), 25, axis=2)
-        small = small.astype(np.float32)
+        blocks = x[:hh, :ww].reshape(hh // f, f, ww // f, f).transpose(0, 2, 1, 3)
+        # A low value of each block: ink (high) rarely fills a whole block.
+        small = np.percentile(blocks.reshape(hh // f, ww // f, f * f), 25, axis=2).astype(np.float32)
     else:
         small = x
     small = ndimage.percentile_filter(small, 30, size=7, mode="nearest")
     small = ndimage.uniform_filter(small, size=5, mode="nearest")
     if f > 1:
-        # Upsample (bilinear) to the full size, covering any cut-off margin.
-        zy = h / small.shape[0]
-        zx = w / small.shape[1]
-        bg = ndimage.zoom(small, (zy, zx), order=1, mode="nearest", grid_mode=True)
+        bg = ndimage.zoom(
+            small, (h / small.shape[0], w / small.shape[1]), order=1, mode="nearest", grid_mode=True
+        )
         bg = _fit_shape(bg, (h, w))
     else:
         bg = small
@@ -433,44 +458,50 @@ def _fit_shape(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return a
 
 
-def _soft_ink(x: np.ndarray) -> np.ndarray | None:
-    """Map background to 0 and typical ink to 1, keeping soft edges."""
-    if float(x.max()) < MIN_INK_CONTRAST:
+def _soft_ink(x: np.ndarray, hist: np.ndarray, *, clean: bool) -> np.ndarray | None:
+    """Map background to 0 and typical ink to 1, keeping soft edges.
+
+    Otsu's threshold splits ink from background. Values below a noise floor
+    (just above the background's spread) become 0, values at or above the
+    typical ink level become 1, those in between keep their grey level.
+    """
+    t = _otsu_bin(hist)
+    back, fore = hist[:t], hist[t:]
+    if fore.sum() <= 0:
         return None
-    t = _otsu(x)
-    back = x[x < t]
-    fore = x[x >= t]
-    if fore.size == 0:
-        return None
-    # Noise floor: a little above the background's spread.
-    floor = float(np.percentile(back, 99)) if back.size else 0.0
-    floor = min(max(floor, 0.0), t * 0.8)
-    top = float(np.percentile(fore, 60))
+    if clean:
+        # Flat background: just above its grey level (keeps MNIST's soft edges).
+        floor = (int(np.argmax(back)) + CLEAN_TOLERANCE) / (_BINS - 1)
+    else:
+        floor = _hist_quantile(back, 0.99)
+    floor = min(floor, 0.8 * t / (_BINS - 1))
+    top = _hist_quantile(fore, 0.6, offset=t)
     if top - floor < MIN_INK_CONTRAST:
         return None
-    return np.clip((x - floor) / (top - floor), 0.0, 1.0).astype(np.float32)
+    y = (x - floor) * (1.0 / (top - floor))
+    return np.clip(y, 0.0, 1.0, out=y).astype(np.float32, copy=False)
 
 
-def _soft_ink_clean(ink: np.ndarray) -> np.ndarray:
-    """Alpha ink: only stretch so that typical ink reaches 1."""
-    fore = ink[ink >= 0.5]
-    top = float(np.percentile(fore, 60)) if fore.size else float(ink.max())
-    return np.clip(ink / max(top, 1e-3), 0.0, 1.0).astype(np.float32)
+_EIGHT = np.ones((3, 3), dtype=bool)
 
 
 def _digit_mask(ink: np.ndarray) -> np.ndarray | None:
-    """Pixels that belong to the digit: its connected components, no specks."""
+    """Pixels that belong to the digit: its connected components, no specks.
+
+    Components are found on the faint ink (so that soft edges stay with their
+    stroke) and weighed by their strong ink. The strongest one seeds the
+    digit; others join when they are big enough and near it (the bar of a 5,
+    a broken stroke), while specks, far-away marks and small artefacts on the
+    image border are dropped.
+    """
     strong = ink >= 0.5
     if not strong.any():
         return None
-    structure = np.ones((3, 3), dtype=bool)
-    weak = ink > 0.05
-    labels, n = ndimage.label(weak, structure=structure)
-    if n == 0:
-        return None
-    # Strength of each weak component = number of strong pixels in it.
+    labels, n = ndimage.label(ink > 0.05, structure=_EIGHT)
     strength = np.bincount(labels[strong], minlength=n + 1).astype(np.float64)
     strength[0] = 0
+    if n == 1:
+        return labels == 1 if strength[1] >= 2 else None
     biggest = int(np.argmax(strength))
     big = strength[biggest]
     if big < 2:
@@ -480,41 +511,58 @@ def _digit_mask(ink: np.ndarray) -> np.ndarray | None:
     t0, b0 = objs[biggest - 1][0].start, objs[biggest - 1][0].stop
     l0, r0 = objs[biggest - 1][1].start, objs[biggest - 1][1].stop
     size = max(b0 - t0, r0 - l0)
-    keep_ids = [biggest]
-    # Grow the digit with components that are big enough and close enough.
-    changed = True
+    keep = np.zeros(n + 1, dtype=bool)
+    keep[biggest] = True
     candidates = [i for i in range(1, n + 1) if i != biggest and strength[i] >= max(2.0, 0.04 * big)]
+    changed = True
     while changed and candidates:
         changed = False
         for i in list(candidates):
             sl = objs[i - 1]
             t, b, l, r = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
-            gap_y = max(0, t - b0, t0 - b)
-            gap_x = max(0, l - r0, l0 - r)
-            gap = max(gap_y, gap_x)
             rel = strength[i] / big
-            limit = size * (0.6 if rel >= 0.15 else 0.25)
-            on_border = t == 0 or l == 0 or b == h or r == w
-            if on_border and rel < 0.3:
-                continue
-            if gap <= limit:
-                keep_ids.append(i)
+            if (t == 0 or l == 0 or b == h or r == w) and rel < 0.3:
+                continue  # a small mark on the border: scan edge, shadow
+            gap = max(0, t - b0, t0 - b, l - r0, l0 - r)
+            if gap <= size * (0.6 if rel >= 0.15 else 0.25):
+                keep[i] = True
                 candidates.remove(i)
                 t0, b0, l0, r0 = min(t0, t), max(b0, b), min(l0, l), max(r0, r)
                 size = max(b0 - t0, r0 - l0)
                 changed = True
-    keep = np.isin(labels, keep_ids)
-    return keep
+    return keep[labels]
+
+
+def _pad1(mask: np.ndarray, value: bool) -> np.ndarray:
+    """A boolean mask with a one-pixel border of value (cheaper than np.pad)."""
+    out = np.full((mask.shape[0] + 2, mask.shape[1] + 2), value, dtype=bool)
+    out[1:-1, 1:-1] = mask
+    return out
 
 
 def _stroke_width(mask: np.ndarray) -> float:
     """Typical stroke width of a binary shape: 2 * area / boundary length."""
-    area = int(mask.sum())
+    area = int(np.count_nonzero(mask))
     if area == 0:
         return 0.0
-    inner = ndimage.binary_erosion(mask, border_value=0)
-    boundary = area - int(inner.sum())
+    m = _pad1(mask, False)
+    inner = m[1:-1, 1:-1] & m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2] & m[1:-1, 2:]
+    boundary = area - int(np.count_nonzero(inner))
     return 2.0 * area / max(boundary, 1)
+
+
+def _holes(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """Label the background regions enclosed by the mask (4-connected)."""
+    labels, n = ndimage.label(_pad1(~mask, True))
+    outside = labels[0, 0]
+    labels = labels[1:-1, 1:-1]
+    if n <= 1:
+        return np.zeros_like(labels), 0
+    # Renumber so that the outside is 0 and holes are 1..n-1.
+    lut = np.arange(n + 1)
+    lut[outside] = 0
+    lut[outside + 1 :] -= 1
+    return lut[labels], n - 1
 
 
 def _fill_outline(crop: np.ndarray) -> np.ndarray:
@@ -526,29 +574,30 @@ def _fill_outline(crop: np.ndarray) -> np.ndarray:
     0, 4, 6, 8 and 9 are compact and nearly convex, and stay empty.
     """
     strong = crop >= 0.5
-    holes = ndimage.binary_fill_holes(strong) & ~strong
-    if not holes.any():
+    labels, n = _holes(strong)
+    if n == 0:
         return crop
-    labels, n = ndimage.label(holes)
-    idx = np.arange(1, n + 1)
-    area = np.asarray(ndimage.sum_labels(holes, labels, idx), dtype=np.float64)
+    area = np.bincount(labels.ravel(), minlength=n + 1).astype(np.float64)
+    area[0] = 0
     pixel = (max(crop.shape) / DIGIT_SIZE) ** 2
     fill = area < pixel
-    big = np.flatnonzero(~fill)
+    fill[0] = False
+    big = np.flatnonzero(~fill[1:]) + 1
     if big.size:
         line = _stroke_width(strong)
-        half = np.asarray(ndimage.maximum(ndimage.distance_transform_edt(holes), labels, idx))
-        band = 2.0 * half
+        holes = labels > 0
+        half = np.asarray(ndimage.maximum(ndimage.distance_transform_edt(holes), labels, np.arange(n + 1)))
         slices = ndimage.find_objects(labels)
         for j in big:
-            if band[j] < max(3.0, 2.5 * line) or area[j] < 2.5 * band[j] ** 2:
+            band = 2.0 * half[j]
+            if band < max(3.0, 2.5 * line) or area[j] < 2.5 * band**2:
                 continue
-            if _solidity(labels[slices[j]] == j + 1) < 0.8:
+            if _solidity(labels[slices[j - 1]] == j) < 0.8:
                 fill[j] = True
     if not fill.any():
         return crop
     out = crop.copy()
-    out[np.isin(labels, idx[fill])] = 1.0
+    out[fill[labels]] = 1.0
     return out
 
 
@@ -558,9 +607,7 @@ def _solidity(mask: np.ndarray) -> float:
 
     ys, xs = np.nonzero(mask)
     # Pixel corners, so that thin shapes have a proper hull.
-    pts = np.concatenate(
-        [np.stack([ys + dy, xs + dx], axis=1) for dy in (0, 1) for dx in (0, 1)]
-    ).astype(np.float64)
+    pts = np.concatenate([np.stack([ys + dy, xs + dx], axis=1) for dy in (0, 1) for dx in (0, 1)]).astype(np.float64)
     try:
         hull = ConvexHull(pts)
     except (QhullError, ValueError):
@@ -580,15 +627,14 @@ def _thin_fat_strokes(crop: np.ndarray) -> np.ndarray:
     width = _stroke_width(strong) * scale
     if width <= THIN_ABOVE_WIDTH:
         return crop
-    # Erode by the excess, on each side, in crop pixels.
-    radius = int(round((width - THIN_TARGET_WIDTH) / 2.0 / scale))
+    radius = int(round((width - THIN_TARGET_WIDTH) / 2.0 / scale))  # per side, crop pixels
     if radius < 1:
         return crop
     yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
     disk = (yy * yy + xx * xx) <= radius * radius + radius
     thinned = ndimage.grey_erosion(crop, footprint=disk, mode="constant", cval=0.0)
-    if (thinned >= 0.5).sum() < 0.25 * strong.sum():
-        return crop  # would erase the digit (a blob rather than strokes)
+    if np.count_nonzero(thinned >= 0.5) < 0.25 * np.count_nonzero(strong):
+        return crop  # a blob rather than strokes: leave it
     return thinned
 
 
@@ -601,26 +647,18 @@ def _fit_mnist(crop: np.ndarray) -> np.ndarray | None:
     nh = max(1, int(round(h * s)))
     nw = max(1, int(round(w * s)))
     if (nh, nw) != (h, w):
-        small = np.asarray(
-            Image.fromarray(crop.astype(np.float32), mode="F").resize(
-                (nw, nh), Image.Resampling.LANCZOS if s < 1 else Image.Resampling.BILINEAR
-            ),
-            dtype=np.float32,
-        )
+        resample = Image.Resampling.LANCZOS if s < 1 else Image.Resampling.BILINEAR
+        small = np.asarray(Image.fromarray(crop, mode="F").resize((nw, nh), resample), dtype=np.float32)
         small = np.clip(small, 0.0, 1.0)
     else:
-        small = crop.astype(np.float32)
+        small = crop
     total = float(small.sum())
     if total <= 0:
         return None
-    ys, xs = np.indices(small.shape)
-    cy = float((ys * small).sum() / total)
-    cx = float((xs * small).sum() / total)
-    top = int(round(MNIST_CENTRE[0] - cy))
-    left = int(round(MNIST_CENTRE[1] - cx))
-    # Keep the digit fully inside the field.
-    top = min(max(top, 0), OUTPUT_SIZE - nh)
-    left = min(max(left, 0), OUTPUT_SIZE - nw)
+    cy = float(small.sum(axis=1) @ np.arange(nh, dtype=np.float32)) / total
+    cx = float(small.sum(axis=0) @ np.arange(nw, dtype=np.float32)) / total
+    top = min(max(int(round(MNIST_CENTRE[0] - cy)), 0), OUTPUT_SIZE - nh)
+    left = min(max(int(round(MNIST_CENTRE[1] - cx)), 0), OUTPUT_SIZE - nw)
     out = np.zeros((OUTPUT_SIZE, OUTPUT_SIZE), dtype=np.float32)
     out[top : top + nh, left : left + nw] = small
     return out

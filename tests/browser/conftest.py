@@ -1,6 +1,6 @@
 """Browser tests: Playwright driving Debian's Chromium against pytest-django's live server.
 
-One browser per session, a fresh context (cookies, session) per test. Every test leaves a
+One browser per test module, a fresh context (cookies, session) per test. Every test leaves a
 full-page screenshot in $BROWSER_ARTIFACTS (default artifacts/browser/<test name>.png), and
 fails if the page threw a JavaScript error.
 """
@@ -25,10 +25,11 @@ def browser_artifacts() -> Path:
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls are still
-    # plain synchronous code, so let Django run them (the live server answers from its own threads).
+    # Playwright's sync API runs an event loop in this thread, which Django's async-safety check sees.
+    # The test's own ORM calls are plain synchronous code, so let Django run them; module scope ends
+    # the loop (and the permission) before the tests of other folders run.
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as playwright:

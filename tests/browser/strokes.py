@@ -35,9 +35,11 @@ def thin(mask: np.ndarray) -> np.ndarray:
                 if not (2 <= count <= 6 and transitions == 1):
                     continue
                 p2, p4, p6, p8 = p[0], p[2], p[4], p[6]
-                if step == 0 and not (p2 and p4 and p6) and not (p4 and p6 and p8):
-                    remove.append((r, c))
-                elif step == 1 and not (p2 and p4 and p8) and not (p2 and p6 and p8):
+                if step == 0:
+                    first, second = p2 and p4 and p6, p4 and p6 and p8
+                else:
+                    first, second = p2 and p4 and p8, p2 and p6 and p8
+                if not first and not second:
                     remove.append((r, c))
             for r, c in remove:
                 skeleton[r, c] = False

@@ -18,9 +18,8 @@ ONE = 2
 def test_staff_reviews_predictions_and_the_accuracy_summary_follows(page, live_server, django_user_model, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # a fast login; not what is tested
     staff = django_user_model.objects.create_user("reviewer", password="correct horse battery", is_staff=True)
-    staff.user_permissions.add(
-        *Permission.objects.filter(content_type__app_label="recognizer", codename__in=["view_prediction", "change_prediction"])
-    )
+    review = ["view_prediction", "change_prediction"]
+    staff.user_permissions.add(*Permission.objects.filter(content_type__app_label="recognizer", codename__in=review))
     predictions = [
         prediction_create(data=digit_png(i)[0], filename=f"digit-{i}.png", source="upload") for i in [*SEVENS, ONE]
     ]

@@ -36,8 +36,11 @@ def test_digits_drawn_with_a_finger_on_a_phone_are_recognised(phone_page):
     images, labels = mnist_sample()
     page.goto("/")
     page.evaluate(
-        """() => { window.pointerTypes = [];
-            document.getElementById("canvas").addEventListener("pointerdown", (e) => pointerTypes.push(e.pointerType)); }"""
+        """() => {
+            window.pointerTypes = [];
+            const canvas = document.getElementById("canvas");
+            canvas.addEventListener("pointerdown", (e) => window.pointerTypes.push(e.pointerType));
+        }"""
     )
     # The page fits the phone's width: no sideways scrolling.
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["viewport"]["width"]
