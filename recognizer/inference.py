@@ -77,12 +77,14 @@ def decide(
     no_digit = float(probs[NO_DIGIT_CLASS]) if len(probs) > NO_DIGIT_CLASS else 0.0
     digit_probs = digit_part / max(digit_part.sum(), 1e-12)
     best = int(np.argmax(digit_probs))
-    confidence = float(digit_part[best])  # probability among all classes, "no digit" included
+    # Shown to users beside the chart of `digit_probs`, so it is the same number as its top bar.
+    confidence = float(digit_probs[best])
     rounded = [round(float(p), 6) for p in digit_probs]
     if no_digit >= no_digit_threshold:
         return Decision(
             None, confidence, rounded, no_digit, "not a digit: the image does not look like a handwritten digit"
         )
-    if confidence < min_confidence:
+    # The floor applies to the share among all 11 classes: doubt about "digit at all" counts too.
+    if float(digit_part[best]) < min_confidence:
         return Decision(None, confidence, rounded, no_digit, "not sure: no digit stands out clearly")
     return Decision(best, confidence, rounded, no_digit, None)
