@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+from recognizer.inference import NO_DIGIT_CLASS, DigitClassifier, ModelLoadError, decide
+
+
+def row(**probs) -> np.ndarray:
+    values = np.zeros(11)
+    for key, value in probs.items():
+        values[NO_DIGIT_CLASS if key == "none" else int(key[1:])] = value
+    return values
+
+
+@pytest.mark.parametrize(
+    ("probs", "digit", "reason"),
+    [
+        (row(d7=0.97, d1=0.03), 7, None),
+        (row(d3=0.45, d8=0.40, none=0.15), 3, None),
+        (row(d2=0.2, none=0.8), None, "not a digit"),
+        (row(d4=0.3, d9=0.3, d1=0.3, none=0.1), None, "not sure"),
+    ],
+)
+def test_decide_picks_a_digit_or_rejects_with_a_reason(probs, digit, reason):
+    decision = decide(probs)
+    assert decision.digit == digit
+    assert (decision.reason is None) if reason is None else decision.reason.startswith(reason)
+    assert len(decision.digit_probs) == 10
+    assert abs(sum(decision.digit_probs) - 1) < 1e-5
+
+
+def test_confidence_is_the_top_bar_of_the_digit_chart():
+    decision = decide(row(d5=0.6, d6=0.2, none=0.2))
+    assert decision.confidence == pytest.approx(max(decision.digit_probs)) == pytest.approx(0.75)
+
+
+def test_classifier_refuses_a_missing_or_broken_file(tmp_path):
+    with pytest.raises(ModelLoadError, match="not found"):
+        DigitClassifier(tmp_path / "missing.tflite")
+    broken = tmp_path / "broken.tflite"
+    broken.write_bytes(b"definitely not a flatbuffer")
+    with pytest.raises(ModelLoadError, match="not a valid"):
+        DigitClassifier(broken)
+
+
+def test_classifier_takes_any_batch_size(settings):
+    classifier = DigitClassifier(settings.DEFAULT_MODEL_DIR / "model.tflite")
+    for size in (1, 7, 1, 64):
+        out = classifier.classify(np.zeros((size, 28, 28), dtype=np.float32))
+        assert out.shape == (size, 11)
+        assert np.allclose(out.sum(axis=1), 1.0, atol=1e-4)
+    assert classifier.classify(np.zeros((0, 28, 28))).shape == (0, 11)
