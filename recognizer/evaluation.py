@@ -200,5 +200,5 @@ def format_table(result: dict, *, markdown: bool = True) -> str:
         out += ["| " + " | ".join(cells) + " |" for cells in lines]
         return "\n".join(out)
     widths = [max(len(c) for c in col) for col in zip(header, *lines, strict=True)]
-    fmt = "  ".join("{:<%d}" % w for w in widths)
-    return "\n".join([fmt.format(*header)] + [fmt.format(*cells) for cells in lines])
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join(fmt.format(*cells).rstrip() for cells in [header, *lines])

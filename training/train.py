@@ -71,7 +71,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "final": {
         "architecture": "complex_cnn",
         "model_options": {"width": 32, "dropout": 0.3},
-        "epochs": 15,
+        "epochs": 20,
         "batch_size": 128,
         "lr": 2e-3,
         "warmup_epochs": 1.0,
