@@ -36,9 +36,13 @@ def free_port() -> int:
 def multipart(data: bytes) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
     body = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="digit.png"\r\n'
-        f"Content-Type: image/png\r\n\r\n"
-    ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="digit.png"\r\n'
+            f"Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return body, f"multipart/form-data; boundary={boundary}"
 
 
@@ -107,8 +111,18 @@ def start(args: list[str], env: dict) -> subprocess.Popen:
 
 def stored_predictions(env: dict) -> int:
     out = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", "from recognizer.models import Prediction; print(Prediction.objects.count())"],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            "from recognizer.models import Prediction; print(Prediction.objects.count())",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return int(out.stdout.strip().splitlines()[-1])
 
@@ -134,8 +148,16 @@ def main() -> None:
     before = stored_predictions(env)
     port = free_port()
     web = start(
-        [str(python_bin / "gunicorn"), "mnistsite.wsgi:application", "-c", "gunicorn.conf.py",
-         "--bind", f"127.0.0.1:{port}", "--workers", str(options.web_workers)],
+        [
+            str(python_bin / "gunicorn"),
+            "mnistsite.wsgi:application",
+            "-c",
+            "gunicorn.conf.py",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(options.web_workers),
+        ],
         env,
     )
     try:
@@ -152,8 +174,16 @@ def main() -> None:
         port = free_port()
         baseline_env = {**env, "BASELINE_MODEL": str(ROOT / "models" / "default" / "model.keras")}
         baseline = start(
-            [str(python_bin / "gunicorn"), "bench.flask_baseline:app", "--bind", f"127.0.0.1:{port}",
-             "--workers", str(options.baseline_workers), "--timeout", "120"],
+            [
+                str(python_bin / "gunicorn"),
+                "bench.flask_baseline:app",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                str(options.baseline_workers),
+                "--timeout",
+                "120",
+            ],
             baseline_env,
         )
         try:

@@ -19,12 +19,18 @@ def test_200_concurrent_predictions_are_all_answered_and_stored_exactly_once(gun
         name = f"c{n}-{uuid.uuid4().hex[:8]}.png"
         boundary = uuid.uuid4().hex
         body = (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-            "Content-Type: image/png\r\n\r\n"
-        ).encode() + encode(render(images[n % len(images)])) + f"\r\n--{boundary}--\r\n".encode()
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+                "Content-Type: image/png\r\n\r\n"
+            ).encode()
+            + encode(render(images[n % len(images)]))
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
         start.wait(timeout=60)
         conn = HTTPConnection(address.hostname, address.port, timeout=120)
-        conn.request("POST", "/api/predict", body=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        conn.request(
+            "POST", "/api/predict", body=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        )
         response = conn.getresponse()
         payload = response.read()
         conn.close()

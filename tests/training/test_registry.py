@@ -43,7 +43,10 @@ def test_a_better_version_is_activated_and_served_without_restart(served_default
     settings.MODEL_RELOAD_SECONDS = 0
     assert served_model().version.version == served_default_model.version
     better = copy_model(
-        settings.DEFAULT_MODEL_DIR, tmp_path / "better", accuracy=min(1.0, served_default_model.accuracy + 1e-4), version="b"
+        settings.DEFAULT_MODEL_DIR,
+        tmp_path / "better",
+        accuracy=min(1.0, served_default_model.accuracy + 1e-4),
+        version="b",
     )
     model_version_activate(version=better)
     assert served_model().version.version == "b"
