@@ -81,7 +81,10 @@ class PredictView(APIView):
             raise ApiError(str(exc), detail={"field": "file" if upload is not None else "image"}) from exc
         except NoModelAvailable as exc:
             raise ApiError(f"no model can be served: {exc}", status_code=status.HTTP_503_SERVICE_UNAVAILABLE) from exc
-        access.session_remember(request, prediction)
+        if prediction.source != Prediction.Source.API:
+            # The page's own requests: remembered so that /history shows them. API clients get
+            # no session (a session row per request would only grow the database).
+            access.session_remember(request, prediction)
         return Response(PredictionOutputSerializer(prediction).data, status=status.HTTP_200_OK)
 
 

@@ -85,7 +85,8 @@ def prediction_input_png(request, pk: int):
     if prediction.model_input is None:
         raise Http404("no model input stored for this prediction")
     image = Image.frombytes("L", (28, 28), bytes(prediction.model_input))
-    size = min(max(int(request.GET.get("size", "28") or 28) if request.GET.get("size", "").isdigit() else 28, 28), 280)
+    requested = request.GET.get("size", "")
+    size = min(max(int(requested), 28), 280) if requested.isdigit() else 28
     if size != 28:
         image = image.resize((size, size), Image.Resampling.NEAREST)
     return png_response(image)

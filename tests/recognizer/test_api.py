@@ -152,12 +152,20 @@ def test_predictions_list_needs_login_and_filters(client, served_default_model, 
     assert client.get("/api/predictions", {"rejected": "true"}).json()["count"] == 0
 
 
-def test_prediction_detail_is_visible_to_its_session_only(client, served_default_model):
+def test_a_page_prediction_is_visible_to_its_browser_session_only(client, served_default_model):
     from django.test import Client
 
-    body = post_file(client, digit_png(0)[0]).json()
+    body = post_file(client, digit_png(0)[0], source="upload").json()
     assert client.get(f"/api/predictions/{body['id']}").status_code == 200
     assert Client().get(f"/api/predictions/{body['id']}").status_code == 404
+
+
+def test_an_api_client_gets_no_session(client, served_default_model):
+    from django.conf import settings
+
+    response = post_file(client, digit_png(0)[0])
+    assert response.status_code == 200
+    assert settings.SESSION_COOKIE_NAME not in response.cookies
 
 
 def test_schema_describes_the_predict_endpoint(client):
