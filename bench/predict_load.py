@@ -10,6 +10,7 @@ errors, and how many predictions were stored. Bounded in time; loopback only.
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -17,12 +18,13 @@ import sys
 import threading
 import time
 import urllib.request
-import uuid
 from http.client import HTTPConnection
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from PIL import Image  # noqa: E402
 
 from tests.images import encode, mnist_sample, render  # noqa: E402
 
@@ -33,8 +35,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def multipart(data: bytes) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
+def multipart(data: bytes, boundary: str = "mnistsite-bench-boundary") -> tuple[bytes, str]:
     body = (
         (
             f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="digit.png"\r\n'
@@ -105,6 +106,60 @@ def drive(port: int, path: str, bodies: list[tuple[bytes, str]], clients: int, s
     }
 
 
+WRK_SCRIPT = """
+local bodies = {}
+local n = 0
+for path in io.lines(os.getenv("BODIES_LIST")) do
+  local f = io.open(path, "rb"); bodies[#bodies + 1] = f:read("*all"); f:close()
+end
+request = function()
+  n = n % #bodies + 1
+  return wrk.format("POST", os.getenv("PREDICT_PATH"), {["Content-Type"] = os.getenv("CONTENT_TYPE")}, bodies[n])
+end
+"""
+
+
+def drive_wrk(port: int, path: str, bodies: list[tuple[bytes, str]], clients: int, seconds: float) -> dict:
+    """The same load from wrk (C, little CPU of its own), so the server gets the cores."""
+    import re
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        boundary_type = bodies[0][1]
+        listing = Path(tmp) / "bodies.txt"
+        names = []
+        for i, (body, content_type) in enumerate(bodies):
+            assert content_type == boundary_type
+            (Path(tmp) / f"{i}.bin").write_bytes(body)
+            names.append(str(Path(tmp) / f"{i}.bin"))
+        listing.write_text("\n".join(names) + "\n")
+        script = Path(tmp) / "post.lua"
+        script.write_text(WRK_SCRIPT)
+        env = {**os.environ, "BODIES_LIST": str(listing), "PREDICT_PATH": path, "CONTENT_TYPE": boundary_type}
+        out = subprocess.run(
+            ["wrk", "-t", "2", "-c", str(clients), "-d", f"{int(seconds)}s", "--latency", "-s", str(script),
+             f"http://127.0.0.1:{port}"],
+            env=env, capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", out).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = (int(non_2xx.group(1)) if non_2xx else 0) + (sum(map(int, socket_errors.groups())) if socket_errors else 0)
+    return {
+        "requests": requests,
+        "errors": errors,
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50_ms": ms("50%"),
+        "p99_ms": ms("99%"),
+        "client": "wrk",
+    }
+
+
 def start(args: list[str], env: dict) -> subprocess.Popen:
     return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -135,13 +190,25 @@ def main() -> None:
     parser.add_argument("--baseline-workers", type=int, default=2)
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--json", type=Path, help="Also write the results to this file.")
+    parser.add_argument("--client", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python")
+    parser.add_argument("--image", choices=["mnist", "canvas"], default="mnist",
+                        help="mnist: 28x28 PNGs like the Flask app's clients; canvas: 280x280 scaled-up drawings.")
     options = parser.parse_args()
 
     images, _ = mnist_sample()
-    bodies = [multipart(encode(render(image, style="paper"))) for image in images]
+    if options.image == "mnist":
+        bodies = [multipart(encode(Image.fromarray(image))) for image in images]
+    else:
+        bodies = [multipart(encode(render(image, style="paper"))) for image in images]
+    run = drive_wrk if options.client == "wrk" else drive
     env = {**os.environ, "GUNICORN_ACCESS_LOG": "/dev/null", "PREDICT_RATE_LIMIT": "off", "LOG_LEVEL": "WARNING"}
     python_bin = Path(sys.executable).parent
-    results = {"machine": f"{os.cpu_count()} cores, {sys.platform}", "clients": options.clients}
+    results = {
+        "machine": f"{os.cpu_count()} cores, {sys.platform}",
+        "clients": options.clients,
+        "client": options.client,
+        "image": options.image,
+    }
 
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
     subprocess.run([sys.executable, "manage.py", "register_model", "--default"], cwd=ROOT, env=env, check=True)
@@ -163,7 +230,7 @@ def main() -> None:
     try:
         wait_ready(f"http://127.0.0.1:{port}/api/health")
         drive(port, "/api/predict", bodies, options.clients, 3.0)  # warm every worker's model
-        results["mnistsite"] = drive(port, "/api/predict", bodies, options.clients, options.seconds)
+        results["mnistsite"] = run(port, "/api/predict", bodies, options.clients, options.seconds)
     finally:
         web.terminate()
         web.wait(timeout=30)
@@ -189,7 +256,7 @@ def main() -> None:
         try:
             wait_ready(f"http://127.0.0.1:{port}/health")
             drive(port, "/predict", bodies, options.clients, 5.0)  # load Keras in every worker
-            results["flask_keras"] = drive(port, "/predict", bodies, options.clients, options.seconds)
+            results["flask_keras"] = run(port, "/predict", bodies, options.clients, options.seconds)
             results["flask_keras"]["workers"] = options.baseline_workers
         finally:
             baseline.terminate()
