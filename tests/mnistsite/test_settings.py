@@ -71,7 +71,7 @@ def test_deploy_checks_pass_under_production_settings():
             "PATH": "/usr/bin:/bin",
             "HOME": "/tmp",
             "DJANGO_ENV": "production",
-            "SECRET_KEY": "p7" * 30,
+            "SECRET_KEY": "k3#Qv9!tZ2@pL7$wR4^mN8&xB1*cJ6(eH0)gY5-sD2+fA9=uT3",
             "ALLOWED_HOSTS": "digits.example.org",
         },
         capture_output=True,

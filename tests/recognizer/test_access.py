@@ -86,7 +86,8 @@ def test_uploads_are_served_back_only_as_re_encoded_png(client, served_default_m
     html = b"<html><script>alert(1)</script></html>"
     response = client.post("/api/predict", {"file": SimpleUploadedFile("x.html", html, content_type="text/html")})
     assert response.status_code == 400
-    body = post_digit(client).json()
+    upload = SimpleUploadedFile("d.png", digit_png(0)[0])
+    body = client.post("/api/predict", {"file": upload, "source": "upload"}).json()
     original = client.get(body["original_url"])
     assert original["Content-Type"] == "image/png"
     assert original["X-Content-Type-Options"] == "nosniff"

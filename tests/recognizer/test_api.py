@@ -131,7 +131,7 @@ def test_original_is_stored_under_a_random_name(client, served_default_model):
 
 def test_model_input_image_is_served_as_png(client, served_default_model):
     data, _ = digit_png(0)
-    body = post_file(client, data).json()
+    body = post_file(client, data, source="upload").json()
     response = client.get(body["input_url"] + "?size=140")
     assert response.status_code == 200
     assert response["Content-Type"] == "image/png"
