@@ -40,7 +40,9 @@ format: $(VENV)/.installed
 	$(PY) -m ruff format .
 
 bench: $(VENV)/.installed
+	$(PY) manage.py migrate --noinput -v 0
 	$(PY) bench/predict_load.py
+	$(PY) bench/batch_throughput.py
 
 clean:
 	rm -rf var staticfiles .pytest_cache

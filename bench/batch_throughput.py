@@ -57,9 +57,25 @@ def mnist_zip(count: int) -> Path:
 def worker_start(concurrency: int) -> subprocess.Popen:
     log = ROOT / "var" / "bench" / "batch-worker.log"
     handle = open(log, "wb")  # noqa: SIM115 - lives as long as the worker
-    args = [sys.executable, "-m", "celery", "-A", "mnistsite", "worker", "-Q", "default", "--concurrency",
-            str(concurrency), "--hostname", "bench-batch@%h", "--loglevel", "WARNING", "--without-gossip",
-            "--without-mingle", "--without-heartbeat"]
+    args = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "mnistsite",
+        "worker",
+        "-Q",
+        "default",
+        "--concurrency",
+        str(concurrency),
+        "--hostname",
+        "bench-batch@%h",
+        "--loglevel",
+        "WARNING",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
     process = subprocess.Popen(args, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:

@@ -191,8 +191,12 @@ def main() -> None:
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--json", type=Path, help="Also write the results to this file.")
     parser.add_argument("--client", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python")
-    parser.add_argument("--image", choices=["mnist", "canvas"], default="mnist",
-                        help="mnist: 28x28 PNGs like the Flask app's clients; canvas: 280x280 scaled-up drawings.")
+    parser.add_argument(
+        "--image",
+        choices=["mnist", "canvas"],
+        default="mnist",
+        help="mnist: 28x28 PNGs like the Flask app's clients; canvas: 280x280 scaled-up drawings.",
+    )
     options = parser.parse_args()
 
     images, _ = mnist_sample()

@@ -54,6 +54,14 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
+def warm(address, body_and_type) -> None:
+    body, content_type = body_and_type
+    conn = HTTPConnection(address.hostname, address.port or 80, timeout=30)
+    conn.request("POST", "/api/predict", body=body, headers={"Content-Type": content_type})
+    conn.getresponse().read()
+    conn.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default="http://127.0.0.1:8000")
@@ -61,6 +69,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=300.0)
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--warmup", type=int, default=400, help="Requests sent before measuring.")
     options = parser.parse_args()
     address = urlparse(options.url)
     if address.hostname not in ("127.0.0.1", "localhost", "::1"):
@@ -68,6 +77,10 @@ def main() -> None:
 
     images, _ = mnist_sample()
     bodies = [multipart(encode(render(image))) for image in images]
+    # Warm every worker first (each loads the model lazily on its first request), so that
+    # "start" memory is that of a serving process and growth means a leak.
+    with ThreadPoolExecutor(max_workers=options.threads) as pool:
+        list(pool.map(lambda n: warm(address, bodies[n % len(bodies)]), range(options.warmup)))
     processes = server_processes()
     memory_start = {pid: rss_mb(pid) for pid in processes}
 

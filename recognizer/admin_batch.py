@@ -26,8 +26,20 @@ class BatchJobAdmin(admin.ModelAdmin):
     date_hierarchy = "created"
     list_select_related = ["owner"]
     readonly_fields = [
-        "status", "owner", "source", "total", "done", "failed_items", "has_labels", "accuracy", "confusion",
-        "images_per_second", "error", "created", "started", "finished",
+        "status",
+        "owner",
+        "source",
+        "total",
+        "done",
+        "failed_items",
+        "has_labels",
+        "accuracy",
+        "confusion",
+        "images_per_second",
+        "error",
+        "created",
+        "started",
+        "finished",
     ]
     inlines = [BatchChunkInline]
     actions = ["cancel_jobs"]

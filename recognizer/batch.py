@@ -81,9 +81,7 @@ def batch_dir(job_id: int) -> Path:
 # --------------------------------------------------------------------------
 
 
-def _stage(
-    *, directory: Path, archive, files: list | None, path: Path | None, limits: Limits
-) -> tuple[Manifest, str]:
+def _stage(*, directory: Path, archive, files: list | None, path: Path | None, limits: Limits) -> tuple[Manifest, str]:
     """Save the input under `directory` and build its manifest. Returns (manifest, source)."""
     directory.mkdir(parents=True, exist_ok=True)
     staged = directory / "input.zip"
@@ -130,9 +128,7 @@ def batch_job_create(
         job = BatchJob.objects.create(owner=owner if owner is not None and owner.is_authenticated else None)
         directory = batch_dir(job.pk)
         try:
-            manifest, job.source = _stage(
-                directory=directory, archive=archive, files=files, path=path, limits=limits
-            )
+            manifest, job.source = _stage(directory=directory, archive=archive, files=files, path=path, limits=limits)
         except BatchLimitError as exc:
             job.status, job.error, job.finished = BatchJob.Status.FAILED, str(exc), timezone.now()
             job.source = job.source or _describe(archive, files, path)
@@ -282,9 +278,7 @@ def _chunk_write(*, job_id: int, chunk: BatchChunk, rows: list[Prediction], work
         chunk = BatchChunk.objects.select_for_update().get(pk=chunk.pk)
         if chunk.done:  # a twin delivery of this chunk got here first
             return "skipped"
-        Prediction.objects.filter(
-            batch_job_id=job_id, batch_index__gte=chunk.start, batch_index__lt=chunk.end
-        ).delete()
+        Prediction.objects.filter(batch_job_id=job_id, batch_index__gte=chunk.start, batch_index__lt=chunk.end).delete()
         Prediction.objects.bulk_create(rows, batch_size=1000)
         chunk.done, chunk.worker, chunk.finished = True, worker[:255], timezone.now()
         chunk.save(update_fields=["done", "worker", "finished"])
@@ -377,8 +371,9 @@ def batch_results(*, job: BatchJob):
     rows = (
         Prediction.objects.filter(batch_job_id=job.pk)
         .order_by("batch_index")
-        .values_list("batch_index", "original_name", "prediction", "confidence", "rejected", "reason",
-                     "true_label", "error")
+        .values_list(
+            "batch_index", "original_name", "prediction", "confidence", "rejected", "reason", "true_label", "error"
+        )
     )
     for index, name, prediction, confidence, rejected, reason, true_label, error in rows.iterator(chunk_size=2000):
         yield {

@@ -26,7 +26,14 @@ import numpy as np
 ARCHIVE_SUFFIXES = (".zip", ".jar", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".7z", ".rar", ".zst")
 # Magic numbers of archive and compressed formats: zip, gzip, bzip2, xz, 7z, rar, zstd.
 ARCHIVE_MAGIC = (
-    b"PK\x03\x04", b"PK\x05\x06", b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"7z\xbc\xaf", b"Rar!", b"(\xb5/\xfd"
+    b"PK\x03\x04",
+    b"PK\x05\x06",
+    b"\x1f\x8b",
+    b"BZh",
+    b"\xfd7zXZ\x00",
+    b"7z\xbc\xaf",
+    b"Rar!",
+    b"(\xb5/\xfd",
 )
 NESTED_ARCHIVE = "nested archives are not read"
 # A compression ratio only counts as suspicious for members larger than this.

@@ -88,10 +88,7 @@ def build_complex_cnn(*, width: int = 32, dropout: float = 0.3, towers: int = 1)
     from keras import layers
 
     inputs = _inputs()
-    probs = [
-        layers.Activation("softmax")(_complex_tower(inputs, width=width, dropout=dropout))
-        for _ in range(towers)
-    ]
+    probs = [layers.Activation("softmax")(_complex_tower(inputs, width=width, dropout=dropout)) for _ in range(towers)]
     outputs = probs[0] if towers == 1 else layers.Average()(probs)
     outputs = layers.Activation("linear", name="probabilities")(outputs)
     return keras.Model(inputs, outputs, name="complex_cnn")

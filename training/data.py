@@ -114,8 +114,7 @@ def write_idx(path: Path, array: np.ndarray) -> None:
 
 def mnist_is_complete(directory: Path) -> bool:
     return all(
-        (directory / name).is_file() and file_sha256(directory / name) == sha
-        for name, sha in MNIST_SHA256.items()
+        (directory / name).is_file() and file_sha256(directory / name) == sha for name, sha in MNIST_SHA256.items()
     )
 
 

@@ -67,8 +67,15 @@ def plot_confusion_matrix(path: Path, matrix: np.ndarray, title: str) -> None:
     ax.imshow(shown, cmap="Blues")
     for (i, j), n in np.ndenumerate(matrix):
         if n:
-            ax.text(j, i, str(n), ha="center", va="center", fontsize=8,
-                    color="white" if shown[i, j] > shown.max() * 0.6 else "black")
+            ax.text(
+                j,
+                i,
+                str(n),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if shown[i, j] > shown.max() * 0.6 else "black",
+            )
     ax.set_xticks(range(DIGITS))
     ax.set_yticks(range(DIGITS))
     ax.set_xlabel("predicted")

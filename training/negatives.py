@@ -234,8 +234,10 @@ def fashion_mnist_images(limit: int, rng: np.random.Generator) -> list[Image.Ima
         if path.is_file():
             break
     else:
-        logger.warning("Fashion-MNIST not found in %s (apt-get install dataset-fashion-mnist); skipping it",
-                       ", ".join(map(str, FASHION_MNIST_DIRS)))
+        logger.warning(
+            "Fashion-MNIST not found in %s (apt-get install dataset-fashion-mnist); skipping it",
+            ", ".join(map(str, FASHION_MNIST_DIRS)),
+        )
         return []
     try:
         images = read_idx(path)

@@ -213,8 +213,12 @@ def _progress_callback(x_val, y_val, on_epoch, epochs: int, history: list[dict])
             history.append(progress)
             logger.info(
                 "epoch %d/%d loss=%.4f accuracy=%.4f val_accuracy=%.4f (%.0f s)",
-                progress["epoch"], epochs, progress["loss"], progress["accuracy"],
-                progress["val_accuracy"], progress["seconds"],
+                progress["epoch"],
+                epochs,
+                progress["loss"],
+                progress["accuracy"],
+                progress["val_accuracy"],
+                progress["seconds"],
             )
             if on_epoch is not None:
                 on_epoch({k: progress[k] for k in ("epoch", "epochs", "loss", "accuracy", "val_accuracy")})
@@ -283,7 +287,10 @@ def train(
         ema_momentum=params.get("ema_momentum"),
     )
     train_ds = dataset_build(
-        x_train, y_train, batch_size=params["batch_size"], seed=seed,
+        x_train,
+        y_train,
+        batch_size=params["batch_size"],
+        seed=seed,
         augment=params["augment"],
     )
     history: list[dict] = []

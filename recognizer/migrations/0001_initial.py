@@ -8,41 +8,101 @@ import recognizer.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('training', '0001_initial'),
+        ("training", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Prediction',
+            name="Prediction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('source', models.CharField(choices=[('upload', 'Upload page'), ('canvas', 'Drawing canvas'), ('api', 'API'), ('batch', 'Batch job')], db_index=True, default='api', max_length=10)),
-                ('original', models.FileField(blank=True, upload_to=recognizer.models.upload_path)),
-                ('original_name', models.CharField(blank=True, help_text='The file name the client sent.', max_length=255)),
-                ('model_input', models.BinaryField(blank=True, null=True)),
-                ('prediction', models.PositiveSmallIntegerField(blank=True, db_index=True, null=True)),
-                ('confidence', models.FloatField(default=0.0)),
-                ('probs', models.JSONField(default=list, help_text='The ten digit probabilities.')),
-                ('no_digit_prob', models.FloatField(default=0.0)),
-                ('rejected', models.BooleanField(db_index=True, default=False)),
-                ('reason', models.CharField(blank=True, max_length=255)),
-                ('preprocess_ms', models.FloatField(default=0.0)),
-                ('inference_ms', models.FloatField(default=0.0)),
-                ('true_label', models.PositiveSmallIntegerField(blank=True, choices=[(0, '0'), (1, '1'), (2, '2'), (3, '3'), (4, '4'), (5, '5'), (6, '6'), (7, '7'), (8, '8'), (9, '9')], null=True)),
-                ('reviewed_at', models.DateTimeField(blank=True, null=True)),
-                ('model_version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='predictions', to='training.modelversion')),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='predictions', to=settings.AUTH_USER_MODEL)),
-                ('reviewed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='reviews', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("upload", "Upload page"),
+                            ("canvas", "Drawing canvas"),
+                            ("api", "API"),
+                            ("batch", "Batch job"),
+                        ],
+                        db_index=True,
+                        default="api",
+                        max_length=10,
+                    ),
+                ),
+                ("original", models.FileField(blank=True, upload_to=recognizer.models.upload_path)),
+                (
+                    "original_name",
+                    models.CharField(blank=True, help_text="The file name the client sent.", max_length=255),
+                ),
+                ("model_input", models.BinaryField(blank=True, null=True)),
+                ("prediction", models.PositiveSmallIntegerField(blank=True, db_index=True, null=True)),
+                ("confidence", models.FloatField(default=0.0)),
+                ("probs", models.JSONField(default=list, help_text="The ten digit probabilities.")),
+                ("no_digit_prob", models.FloatField(default=0.0)),
+                ("rejected", models.BooleanField(db_index=True, default=False)),
+                ("reason", models.CharField(blank=True, max_length=255)),
+                ("preprocess_ms", models.FloatField(default=0.0)),
+                ("inference_ms", models.FloatField(default=0.0)),
+                (
+                    "true_label",
+                    models.PositiveSmallIntegerField(
+                        blank=True,
+                        choices=[
+                            (0, "0"),
+                            (1, "1"),
+                            (2, "2"),
+                            (3, "3"),
+                            (4, "4"),
+                            (5, "5"),
+                            (6, "6"),
+                            (7, "7"),
+                            (8, "8"),
+                            (9, "9"),
+                        ],
+                        null=True,
+                    ),
+                ),
+                ("reviewed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "model_version",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="predictions",
+                        to="training.modelversion",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="predictions",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "reviewed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="reviews",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created', '-id'],
-                'indexes': [models.Index(fields=['model_version', 'created'], name='recognizer__model_v_6765af_idx')],
+                "ordering": ["-created", "-id"],
+                "indexes": [models.Index(fields=["model_version", "created"], name="recognizer__model_v_6765af_idx")],
             },
         ),
     ]

@@ -6,74 +6,120 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recognizer', '0001_initial'),
-        ('training', '0001_initial'),
+        ("recognizer", "0001_initial"),
+        ("training", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='prediction',
-            name='batch_index',
+            model_name="prediction",
+            name="batch_index",
             field=models.PositiveIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='prediction',
-            name='error',
-            field=models.CharField(blank=True, help_text='Why a batch item could not be read.', max_length=255),
+            model_name="prediction",
+            name="error",
+            field=models.CharField(blank=True, help_text="Why a batch item could not be read.", max_length=255),
         ),
         migrations.CreateModel(
-            name='BatchJob',
+            name="BatchJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], db_index=True, default='queued', max_length=10)),
-                ('source', models.CharField(blank=True, help_text='What was submitted (file or path).', max_length=500)),
-                ('total', models.PositiveIntegerField(default=0)),
-                ('done', models.PositiveIntegerField(default=0, help_text='Items written.')),
-                ('failed_items', models.PositiveIntegerField(default=0, help_text='Items that are not readable images.')),
-                ('has_labels', models.BooleanField(default=False)),
-                ('accuracy', models.FloatField(blank=True, null=True)),
-                ('confusion', models.JSONField(blank=True, help_text='Rows: true digit; columns: 0-9, rejected.', null=True)),
-                ('images_per_second', models.FloatField(blank=True, null=True)),
-                ('error', models.TextField(blank=True)),
-                ('created', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('started', models.DateTimeField(blank=True, null=True)),
-                ('finished', models.DateTimeField(blank=True, null=True)),
-                ('owner', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='batch_jobs', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(blank=True, help_text="What was submitted (file or path).", max_length=500),
+                ),
+                ("total", models.PositiveIntegerField(default=0)),
+                ("done", models.PositiveIntegerField(default=0, help_text="Items written.")),
+                (
+                    "failed_items",
+                    models.PositiveIntegerField(default=0, help_text="Items that are not readable images."),
+                ),
+                ("has_labels", models.BooleanField(default=False)),
+                ("accuracy", models.FloatField(blank=True, null=True)),
+                (
+                    "confusion",
+                    models.JSONField(blank=True, help_text="Rows: true digit; columns: 0-9, rejected.", null=True),
+                ),
+                ("images_per_second", models.FloatField(blank=True, null=True)),
+                ("error", models.TextField(blank=True)),
+                ("created", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("started", models.DateTimeField(blank=True, null=True)),
+                ("finished", models.DateTimeField(blank=True, null=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="batch_jobs",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created', '-id'],
+                "ordering": ["-created", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='BatchChunk',
+            name="BatchChunk",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('index', models.PositiveIntegerField()),
-                ('start', models.PositiveIntegerField()),
-                ('end', models.PositiveIntegerField()),
-                ('done', models.BooleanField(default=False)),
-                ('worker', models.CharField(blank=True, help_text='The worker that wrote the chunk.', max_length=255)),
-                ('finished', models.DateTimeField(blank=True, null=True)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='chunks', to='recognizer.batchjob')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("index", models.PositiveIntegerField()),
+                ("start", models.PositiveIntegerField()),
+                ("end", models.PositiveIntegerField()),
+                ("done", models.BooleanField(default=False)),
+                ("worker", models.CharField(blank=True, help_text="The worker that wrote the chunk.", max_length=255)),
+                ("finished", models.DateTimeField(blank=True, null=True)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="chunks", to="recognizer.batchjob"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['job', 'index'],
+                "ordering": ["job", "index"],
             },
         ),
         migrations.AddField(
-            model_name='prediction',
-            name='batch_job',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='items', to='recognizer.batchjob'),
+            model_name="prediction",
+            name="batch_job",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="items",
+                to="recognizer.batchjob",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='prediction',
-            constraint=models.UniqueConstraint(condition=models.Q(('batch_job__isnull', False)), fields=('batch_job', 'batch_index'), name='prediction_unique_batch_item'),
+            model_name="prediction",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("batch_job__isnull", False)),
+                fields=("batch_job", "batch_index"),
+                name="prediction_unique_batch_item",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='batchchunk',
-            constraint=models.UniqueConstraint(fields=('job', 'index'), name='batchchunk_unique_index'),
+            model_name="batchchunk",
+            constraint=models.UniqueConstraint(fields=("job", "index"), name="batchchunk_unique_index"),
         ),
     ]

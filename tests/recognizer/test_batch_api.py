@@ -13,8 +13,21 @@ from tests.recognizer.batch_helpers import labelled_zip, mnist_pngs, upload
 pytestmark = pytest.mark.django_db
 
 DETAIL_KEYS = {
-    "id", "status", "total", "done", "succeeded", "failed", "progress", "images_per_second", "accuracy",
-    "confusion", "created", "started", "finished", "error", "results",
+    "id",
+    "status",
+    "total",
+    "done",
+    "succeeded",
+    "failed",
+    "progress",
+    "images_per_second",
+    "accuracy",
+    "confusion",
+    "created",
+    "started",
+    "finished",
+    "error",
+    "results",
 }
 
 
@@ -31,8 +44,12 @@ def ann_client(client, ann):
 
 def test_anonymous_clients_cannot_create_or_read_jobs(client, ann):
     job = batch.batch_job_create(archive=upload(labelled_zip(2)), owner=ann, queue=False)
-    for method, url in [("post", "/api/batches"), ("get", f"/api/batches/{job.pk}"),
-                        ("get", f"/api/batches/{job.pk}/results.csv"), ("post", f"/api/batches/{job.pk}/cancel")]:
+    for method, url in [
+        ("post", "/api/batches"),
+        ("get", f"/api/batches/{job.pk}"),
+        ("get", f"/api/batches/{job.pk}/results.csv"),
+        ("post", f"/api/batches/{job.pk}/cancel"),
+    ]:
         response = getattr(client, method)(url)
         assert response.status_code in (401, 403), url
         assert "error" in response.json()

@@ -38,15 +38,27 @@ def encrypted_flag_zip() -> bytes:
 # (case, archive, name of the hostile member, the start of its per-item error or None when it is read)
 PER_ITEM_CASES = [
     ("declared bomb", lambda: zip_bytes([("bomb.png", b"\0" * (3 * MB)), ("ok.png", DIGIT)]), "bomb.png", "too large"),
-    ("ratio bomb", lambda: zip_bytes([("zeros.png", b"\0" * (2 * MB)), ("ok.png", DIGIT)]), "zeros.png",
-     "suspicious compression ratio"),
+    (
+        "ratio bomb",
+        lambda: zip_bytes([("zeros.png", b"\0" * (2 * MB)), ("ok.png", DIGIT)]),
+        "zeros.png",
+        "suspicious compression ratio",
+    ),
     ("lying sizes", lying_zip, "liar.png", "cannot read this file"),
     ("path traversal", lambda: zip_bytes([("../../etc/x.png", DIGIT), ("ok.png", DIGIT)]), "../../etc/x.png", None),
     ("absolute path", lambda: zip_bytes([("/tmp/abs.png", DIGIT), ("ok.png", DIGIT)]), "/tmp/abs.png", None),
-    ("nested zip", lambda: zip_bytes([("inner.zip", zip_bytes([("a.png", DIGIT)])), ("ok.png", DIGIT)]), "inner.zip",
-     "nested archives are not read"),
-    ("nested zip named png", lambda: zip_bytes([("sneaky.png", zip_bytes([("a.png", DIGIT)])), ("ok.png", DIGIT)]),
-     "sneaky.png", "nested archives are not read"),
+    (
+        "nested zip",
+        lambda: zip_bytes([("inner.zip", zip_bytes([("a.png", DIGIT)])), ("ok.png", DIGIT)]),
+        "inner.zip",
+        "nested archives are not read",
+    ),
+    (
+        "nested zip named png",
+        lambda: zip_bytes([("sneaky.png", zip_bytes([("a.png", DIGIT)])), ("ok.png", DIGIT)]),
+        "sneaky.png",
+        "nested archives are not read",
+    ),
     ("text file", lambda: zip_bytes([("notes.txt", b"hello"), ("ok.png", DIGIT)]), "notes.txt", "not an image"),
     ("empty file", lambda: zip_bytes([("empty.png", b""), ("ok.png", DIGIT)]), "empty.png", "not an image"),
     ("truncated png", lambda: zip_bytes([("cut.png", DIGIT[:40]), ("ok.png", DIGIT)]), "cut.png", "not an image"),
@@ -79,10 +91,18 @@ def test_a_hostile_member_is_reported_on_its_own_and_the_job_goes_on(
 
 # (case, settings, archive, the start of the job's error)
 JOB_ERROR_CASES = [
-    ("too many files", {"BATCH_MAX_ITEMS": 50}, lambda: zip_bytes([(f"{i}.png", b"x") for i in range(51)]),
-     "the archive holds 51 files; the limit is 50"),
-    ("too large in total", {"BATCH_MAX_TOTAL_BYTES": 3 * MB},
-     lambda: zip_bytes([(f"{i}.png", b"\0" * MB) for i in range(4)]), "the archive declares"),
+    (
+        "too many files",
+        {"BATCH_MAX_ITEMS": 50},
+        lambda: zip_bytes([(f"{i}.png", b"x") for i in range(51)]),
+        "the archive holds 51 files; the limit is 50",
+    ),
+    (
+        "too large in total",
+        {"BATCH_MAX_TOTAL_BYTES": 3 * MB},
+        lambda: zip_bytes([(f"{i}.png", b"\0" * MB) for i in range(4)]),
+        "the archive declares",
+    ),
 ]
 
 
@@ -118,8 +138,9 @@ BAD_UPLOADS = [
 
 
 @pytest.mark.parametrize(("case", "make"), BAD_UPLOADS, ids=[c[0] for c in BAD_UPLOADS])
-def test_an_upload_that_is_not_a_readable_zip_is_a_400_and_creates_nothing(client, django_user_model, media_root,
-                                                                          case, make):
+def test_an_upload_that_is_not_a_readable_zip_is_a_400_and_creates_nothing(
+    client, django_user_model, media_root, case, make
+):
     client.force_login(django_user_model.objects.create_user("ann"))
     response = client.post("/api/batches", {"file": upload(make())})
     assert response.status_code == 400

@@ -29,8 +29,12 @@ def test_metrics_and_plots_are_written(tmp_path):
     history = [{"epoch": e, "epochs": 2, "loss": 1.0 / e, "accuracy": 0.9, "val_accuracy": 0.95} for e in (1, 2)]
     metrics = metrics_build(probabilities=_probabilities(predicted), labels=labels, history=history, extra={})
     plots_write(
-        tmp_path, probabilities=_probabilities(predicted), labels=labels,
-        images=rng.integers(0, 255, (200, 28, 28), dtype=np.uint8), history=history, metrics=metrics,
+        tmp_path,
+        probabilities=_probabilities(predicted),
+        labels=labels,
+        images=rng.integers(0, 255, (200, 28, 28), dtype=np.uint8),
+        history=history,
+        metrics=metrics,
     )
     metrics_write(tmp_path, metrics)
     assert json.loads((tmp_path / "metrics.json").read_text())["accuracy"] == metrics["accuracy"]

@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,63 +14,102 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='ModelComparison',
+            name="ModelComparison",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('results', models.JSONField(default=list)),
-                ('report_dir', models.CharField(max_length=500)),
-                ('command', models.CharField(blank=True, max_length=500)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("results", models.JSONField(default=list)),
+                ("report_dir", models.CharField(max_length=500)),
+                ("command", models.CharField(blank=True, max_length=500)),
             ],
             options={
-                'ordering': ['-created'],
+                "ordering": ["-created"],
             },
         ),
         migrations.CreateModel(
-            name='TrainingJob',
+            name="TrainingJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], db_index=True, default='queued', max_length=10)),
-                ('preset', models.CharField(default='quick', max_length=20)),
-                ('params', models.JSONField(default=dict, help_text='Options the job was started with.')),
-                ('activate', models.CharField(default='auto', help_text='auto, force or never.', max_length=10)),
-                ('epoch', models.PositiveIntegerField(default=0)),
-                ('epochs', models.PositiveIntegerField(default=0)),
-                ('loss', models.FloatField(blank=True, null=True)),
-                ('accuracy', models.FloatField(blank=True, null=True)),
-                ('val_accuracy', models.FloatField(blank=True, null=True)),
-                ('log_tail', models.TextField(blank=True)),
-                ('error', models.TextField(blank=True)),
-                ('worker', models.CharField(blank=True, help_text='host:pid of the process running it.', max_length=255)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('started', models.DateTimeField(blank=True, null=True)),
-                ('finished', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat', models.DateTimeField(auto_now=True, help_text='Last write by the worker running it.')),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("preset", models.CharField(default="quick", max_length=20)),
+                ("params", models.JSONField(default=dict, help_text="Options the job was started with.")),
+                ("activate", models.CharField(default="auto", help_text="auto, force or never.", max_length=10)),
+                ("epoch", models.PositiveIntegerField(default=0)),
+                ("epochs", models.PositiveIntegerField(default=0)),
+                ("loss", models.FloatField(blank=True, null=True)),
+                ("accuracy", models.FloatField(blank=True, null=True)),
+                ("val_accuracy", models.FloatField(blank=True, null=True)),
+                ("log_tail", models.TextField(blank=True)),
+                ("error", models.TextField(blank=True)),
+                (
+                    "worker",
+                    models.CharField(blank=True, help_text="host:pid of the process running it.", max_length=255),
+                ),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("started", models.DateTimeField(blank=True, null=True)),
+                ("finished", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat", models.DateTimeField(auto_now=True, help_text="Last write by the worker running it.")),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created'],
+                "ordering": ["-created"],
             },
         ),
         migrations.CreateModel(
-            name='ModelVersion',
+            name="ModelVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('version', models.CharField(max_length=64, unique=True)),
-                ('architecture', models.CharField(max_length=64)),
-                ('accuracy', models.FloatField(help_text='Accuracy on the 10,000-image MNIST test set.')),
-                ('metrics', models.JSONField(default=dict)),
-                ('directory', models.CharField(help_text='Folder with model.tflite, model.keras, metrics.json, reports.', max_length=500)),
-                ('tflite_path', models.CharField(max_length=500)),
-                ('keras_path', models.CharField(blank=True, max_length=500)),
-                ('is_active', models.BooleanField(default=False)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('activated', models.DateTimeField(blank=True, null=True)),
-                ('training_job', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='model_versions', to='training.trainingjob')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("version", models.CharField(max_length=64, unique=True)),
+                ("architecture", models.CharField(max_length=64)),
+                ("accuracy", models.FloatField(help_text="Accuracy on the 10,000-image MNIST test set.")),
+                ("metrics", models.JSONField(default=dict)),
+                (
+                    "directory",
+                    models.CharField(
+                        help_text="Folder with model.tflite, model.keras, metrics.json, reports.", max_length=500
+                    ),
+                ),
+                ("tflite_path", models.CharField(max_length=500)),
+                ("keras_path", models.CharField(blank=True, max_length=500)),
+                ("is_active", models.BooleanField(default=False)),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("activated", models.DateTimeField(blank=True, null=True)),
+                (
+                    "training_job",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="model_versions",
+                        to="training.trainingjob",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('is_active', True)), fields=('is_active',), name='one_active_model')],
+                "ordering": ["-created"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("is_active", True)), fields=("is_active",), name="one_active_model"
+                    )
+                ],
             },
         ),
     ]
