@@ -257,28 +257,18 @@ def class_distribution_plot(y_train: np.ndarray, y_test: np.ndarray, path: Path)
     top = max(train.max(), test.max() * ratio, 1) * 1.3
     ax.set_ylim(0, top)
     ax2.set_ylim(0, top / ratio)
-    for bar, count in zip(bars_train, train, strict=True):
-        ax.annotate(
-            f"{count:,}",
-            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-            ha="center",
-            va="bottom",
-            fontsize=7,
-            rotation=90,
-            xytext=(0, 2),
-            textcoords="offset points",
-        )
-    for bar, count in zip(bars_test, test, strict=True):
-        ax2.annotate(
-            f"{count:,}",
-            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-            ha="center",
-            va="bottom",
-            fontsize=7,
-            rotation=90,
-            xytext=(0, 2),
-            textcoords="offset points",
-        )
+    for axis, bars, counts in ((ax, bars_train, train), (ax2, bars_test, test)):
+        for bar, count in zip(bars, counts, strict=True):
+            axis.annotate(
+                f"{count:,}",
+                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                rotation=90,
+                xytext=(0, 2),
+                textcoords="offset points",
+            )
     ax.legend(handles=[bars_train, bars_test], loc="upper center", ncol=2, frameon=False)
     ax.set_title("Class distribution (axes scaled so equal heights mean equal shares)")
     fig.tight_layout()
