@@ -15,7 +15,6 @@ import argparse
 import io
 import json
 import os
-import subprocess
 import sys
 import time
 import zipfile
@@ -54,37 +53,15 @@ def mnist_zip(count: int) -> Path:
     return path
 
 
-def worker_start(concurrency: int) -> subprocess.Popen:
-    log = ROOT / "var" / "bench" / "batch-worker.log"
-    handle = open(log, "wb")  # noqa: SIM115 - lives as long as the worker
-    args = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "mnistsite",
-        "worker",
-        "-Q",
-        "default",
-        "--concurrency",
-        str(concurrency),
-        "--hostname",
-        "bench-batch@%h",
-        "--loglevel",
-        "WARNING",
-        "--without-gossip",
-        "--without-mingle",
-        "--without-heartbeat",
-    ]
-    process = subprocess.Popen(args, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if b"ready" in log.read_bytes() or process.poll() is not None:
-            break
-        time.sleep(0.2)
-    if process.poll() is not None:
-        raise SystemExit(f"worker exited:\n{log.read_text()[-2000:]}")
-    return process
+def worker_start(concurrency: int):
+    """A real worker on the default queue: the same launcher the integration tests use."""
+    from tests.conftest import WorkerProcess
+
+    log_dir = ROOT / "var" / "bench"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    return WorkerProcess(queues="default", name="bench-batch", concurrency=concurrency, log_dir=log_dir).start(
+        timeout=90
+    )
 
 
 def main() -> None:
@@ -115,8 +92,7 @@ def main() -> None:
         wall = time.monotonic() - submitted
     finally:
         if worker is not None:
-            worker.terminate()
-            worker.wait(timeout=30)
+            worker.stop()
     workers = sorted(set(BatchChunk.objects.filter(job=job).values_list("worker", flat=True)))
     result = {
         "job": job.pk,

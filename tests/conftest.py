@@ -46,8 +46,16 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 class WorkerProcess:
     """A real `celery worker` child process on the test database and broker."""
 
-    def __init__(self, *, queues: str = "default,training", name: str = "test-worker", concurrency: int = 1, **env):
-        self.log_path = Path(settings.MEDIA_ROOT).parent / f"{name}.log"
+    def __init__(
+        self,
+        *,
+        queues: str = "default,training",
+        name: str = "test-worker",
+        concurrency: int = 1,
+        log_dir: Path | None = None,
+        **env,
+    ):
+        self.log_path = (log_dir or Path(settings.MEDIA_ROOT).parent) / f"{name}.log"
         self.args = [
             sys.executable,
             "-m",
