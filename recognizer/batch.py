@@ -30,6 +30,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from PIL import Image
 
+from mnistsite.bulk import bulk_insert
 from mnistsite.health import broker_require
 from recognizer.batch_sources import (
     BatchLimitError,
@@ -47,7 +48,7 @@ from recognizer.batch_sources import (
 )
 from recognizer.inference import decide
 from recognizer.models import BatchChunk, BatchJob, Prediction
-from recognizer.preprocess import ImageDecodeError, preprocess_bytes, preprocess_pil
+from recognizer.preprocess import STACK_MAX_PIXELS, ImageDecodeError, Preprocessed, decode_image, preprocess_images
 from recognizer.services import pixels_to_bytes
 from recognizer.serving import served_model
 
@@ -188,30 +189,47 @@ def manifest_load(job_id: int) -> Manifest:
     return manifest
 
 
-def _preprocess(item: Item):
+def _decode(item: Item) -> Image.Image | None:
     if item.error is not None:
         return None
     try:
-        if item.array is not None:
-            return preprocess_pil(Image.fromarray(item.array))
-        return preprocess_bytes(item.data)
+        return Image.fromarray(item.array) if item.array is not None else decode_image(item.data)
     except ImageDecodeError as exc:
         item.error = f"not an image: {exc}"
         return None
 
 
+def chunk_preprocess(items_source) -> tuple[list[Item], list[Preprocessed | None], float]:
+    """Read and preprocess the items; returns (items, results, ms per item). A result is
+    None for an item that is not a readable image (item.error says why). Small images are
+    preprocessed together at the end, as one stack (preprocess_images); a large one at once,
+    so that at most one large image is held decoded."""
+    started = time.perf_counter()
+    items, results, small = [], [], []
+    for item in items_source:
+        image = _decode(item)
+        item.data = None  # keep at most one member's bytes in memory
+        items.append(item)
+        results.append(None)
+        if image is None:
+            continue
+        if image.size[0] * image.size[1] <= STACK_MAX_PIXELS:
+            small.append((len(items) - 1, image))
+        else:
+            results[-1] = preprocess_images([image])[0]
+    if small:
+        for (position, _), result in zip(small, preprocess_images([image for _, image in small]), strict=True):
+            results[position] = result
+    for position, result in enumerate(results):
+        if isinstance(result, ImageDecodeError):
+            items[position].error, results[position] = f"not an image: {result}", None
+    return items, results, (time.perf_counter() - started) * 1000.0 / max(len(items), 1)
+
+
 def chunk_predictions(*, job: BatchJob, chunk: BatchChunk) -> list[Prediction]:
     """Read, preprocess and recognise the chunk's items (one batched model call); the rows
     are returned unsaved."""
-    manifest = manifest_load(job.pk)
-    items, preprocessed, preprocess_ms = [], [], []
-    for item in items_read(manifest, chunk.start, chunk.end):
-        started = time.perf_counter()
-        result = _preprocess(item)
-        preprocess_ms.append((time.perf_counter() - started) * 1000.0)
-        item.data = None  # keep at most one member's bytes in memory
-        items.append(item)
-        preprocessed.append(result)
+    items, preprocessed, preprocess_ms = chunk_preprocess(items_read(manifest_load(job.pk), chunk.start, chunk.end))
     model = served_model()
     readable = [i for i, p in enumerate(preprocessed) if p is not None and p.pixels is not None]
     started = time.perf_counter()
@@ -229,7 +247,7 @@ def chunk_predictions(*, job: BatchJob, chunk: BatchChunk) -> list[Prediction]:
             original_name=item.name[:255],
             true_label=item.label,
             model_version=model.version,
-            preprocess_ms=preprocess_ms[position],
+            preprocess_ms=preprocess_ms,
         )
         if item.error is not None:
             row.error = item.error[:255]
@@ -279,7 +297,7 @@ def _chunk_write(*, job_id: int, chunk: BatchChunk, rows: list[Prediction], work
         if chunk.done:  # a twin delivery of this chunk got here first
             return "skipped"
         Prediction.objects.filter(batch_job_id=job_id, batch_index__gte=chunk.start, batch_index__lt=chunk.end).delete()
-        Prediction.objects.bulk_create(rows, batch_size=1000)
+        bulk_insert(rows)
         chunk.done, chunk.worker, chunk.finished = True, worker[:255], timezone.now()
         chunk.save(update_fields=["done", "worker", "finished"])
         # The job row's lock orders chunk commits: each count below sees every earlier chunk.

@@ -58,6 +58,8 @@ __all__ = [
     "Preprocessed",
     "decode_image",
     "preprocess_bytes",
+    "preprocess_decoded",
+    "preprocess_images",
     "preprocess_pil",
     "to_png",
 ]
@@ -201,7 +203,12 @@ def _too_large(width: int | None = None, height: int | None = None, limit: int |
 
 def preprocess_bytes(data: bytes) -> Preprocessed:
     """Decode and preprocess; raises :class:`ImageDecodeError` for bad files."""
-    img = decode_image(data)
+    return preprocess_decoded(decode_image(data))
+
+
+def preprocess_decoded(img: Image.Image) -> Preprocessed:
+    """preprocess_pil for an image from decode_image; raises :class:`ImageDecodeError`
+    when the file turns out to be damaged."""
     try:
         return preprocess_pil(img)
     except ImageDecodeError:
@@ -233,32 +240,41 @@ def preprocess_pil(img: Image.Image) -> Preprocessed:
     grey, alpha_ink, scale = _to_grey(img)
     scale *= float(img.info.get(DECODE_SCALE_KEY, 1.0))
     corrected = False
+    # Grey statistics work on a 256-bin histogram; for small images the
+    # extremes come from it too (no sort).
+    hist = _hist(_levels(grey))
     if alpha_ink:
-        polarity = "alpha"
-        hist = _hist(grey)  # grey is the alpha: ink-high
+        polarity = "alpha"  # grey is the alpha: ink-high
         ink = _soft_ink(grey, hist, _otsu_bin(hist), clean=True)
     else:
         reduced = _reduced(grey)
-        lo, med, hi = _extremes(reduced)
+        lo, med, hi = _extremes(reduced) if reduced is not grey else _hist_extremes(hist)
         if max(med - lo, hi - med) < MIN_INK_CONTRAST:
             return _reject("no ink found: the image is blank", None)
         dark_on_light = (med - lo) > (hi - med)
         polarity = "dark_on_light" if dark_on_light else "light_on_dark"
-        x = 1.0 - grey if dark_on_light else grey
-        hist = _hist(x)
+        x = 1.0 - grey if dark_on_light else grey  # ink high
+        if dark_on_light:
+            hist = hist[::-1]
         otsu = _otsu_bin(hist)
         if not _is_clean(hist, otsu):
             if _is_noise(reduced):
                 return _reject("no ink found: the image is noise", polarity)
             x = _remove_background(x, dark_on_light)
-            hist = _hist(x)
+            hist = _hist(_levels(x))
             otsu = _otsu_bin(hist)
             corrected = True
         ink = _soft_ink(x, hist, otsu, clean=not corrected)
     if ink is None:
         return _reject("no ink found: the image is blank", polarity)
 
-    keep = _digit_mask(ink)
+    return _finish(ink, _digit_mask(ink), polarity=polarity, scale=scale, corrected=corrected)
+
+
+def _finish(
+    ink: np.ndarray, keep: np.ndarray | None, *, polarity: str, scale: float = 1.0, corrected: bool = False
+) -> Preprocessed:
+    """From the ink and the mask of the digit's pixels to the 28x28 result."""
     if keep is None:
         return _reject("no ink found: only specks, no strokes", polarity)
     rows = np.flatnonzero(keep.any(axis=1))
@@ -386,23 +402,42 @@ def _extremes(grey: np.ndarray) -> tuple[float, float, float]:
 _BINS = 256
 
 
-def _hist(x: np.ndarray) -> np.ndarray:
-    q = (x.ravel() * (_BINS - 1) + 0.5).astype(np.intp)
+_LEVEL_VALUES = np.arange(_BINS, dtype=np.float64) / (_BINS - 1)
+
+
+def _levels(x: np.ndarray) -> np.ndarray:
+    """An image in [0, 1] as 8-bit levels (0..255)."""
+    q = x * (_BINS - 1) + 0.5
     np.clip(q, 0, _BINS - 1, out=q)
-    return np.bincount(q, minlength=_BINS).astype(np.float64)
+    return q.astype(np.uint8)
+
+
+def _hist(levels: np.ndarray) -> np.ndarray:
+    return np.bincount(levels.ravel(), minlength=_BINS).astype(np.float64)
+
+
+def _hist_extremes(hist: np.ndarray) -> tuple[float, float, float]:
+    """_extremes from a histogram: the same order statistics, without sorting."""
+    counts = np.cumsum(hist)
+    n = int(counts[-1])
+    k = n // 5000
+    lo, med, hi = np.searchsorted(counts, (k, n // 2, n - 1 - k), side="right")
+    return float(lo) / (_BINS - 1), float(med) / (_BINS - 1), float(hi) / (_BINS - 1)
 
 
 def _otsu_bin(hist: np.ndarray) -> int:
     """Otsu's threshold: first bin of the upper class."""
-    levels = np.arange(_BINS, dtype=np.float64)
-    w0 = np.cumsum(hist)
-    total = w0[-1]
-    w1 = total - w0
-    m0 = np.cumsum(hist * levels)
+    return int(_otsu_bins(hist))
+
+
+def _otsu_bins(hist: np.ndarray) -> np.ndarray:
+    """_otsu_bin of each histogram along the last axis."""
+    w0 = np.cumsum(hist, axis=-1)
+    m0 = np.cumsum(hist * _LEVEL_VALUES, axis=-1)
+    w1 = w0[..., -1:] - w0
     mu0 = m0 / np.maximum(w0, 1e-12)
-    mu1 = (m0[-1] - m0) / np.maximum(w1, 1e-12)
-    between = w0 * w1 * (mu0 - mu1) ** 2
-    return int(np.argmax(between)) + 1
+    mu1 = (m0[..., -1:] - m0) / np.maximum(w1, 1e-12)
+    return np.argmax(w0 * w1 * (mu0 - mu1) ** 2, axis=-1) + 1
 
 
 def _hist_quantile(hist: np.ndarray, q: float, offset: int = 0) -> float:
@@ -486,7 +521,7 @@ def _soft_ink(x: np.ndarray, hist: np.ndarray, t: int, *, clean: bool) -> np.nda
     Otsu's threshold splits ink from background. Values below a noise floor
     (just above the background's spread) become 0, values at or above the
     typical ink level become 1, those in between keep their grey level.
-    t is Otsu's threshold bin of hist.
+    t is Otsu's threshold bin of hist, the histogram of x.
     """
     back, fore = hist[:t], hist[t:]
     if fore.sum() <= 0:
@@ -510,37 +545,45 @@ def _digit_mask(ink: np.ndarray) -> np.ndarray | None:
     """Pixels that belong to the digit: its connected components, no specks.
 
     Components are found on the faint ink (so that soft edges stay with their
-    stroke) and weighed by their strong ink. The strongest one seeds the
-    digit; others join when they are big enough and near it (the bar of a 5,
-    a broken stroke), while specks, far-away marks and small artefacts on the
-    image border are dropped.
+    stroke) and weighed by their strong ink (see _components_keep).
     """
     strong = ink >= 0.5
     if not strong.any():
         return None
     labels, n = ndimage.label(ink > 0.05, structure=_EIGHT)
     strength = np.bincount(labels[strong], minlength=n + 1).astype(np.float64)
-    strength[0] = 0
-    if n == 1:
-        return labels == 1 if strength[1] >= 2 else None
-    biggest = int(np.argmax(strength))
+    keep = _components_keep(strength, ndimage.find_objects(labels), ink.shape, first=1)
+    return None if keep is None else keep[labels]
+
+
+def _components_keep(strength: np.ndarray, boxes: list, shape: tuple[int, int], *, first: int) -> np.ndarray | None:
+    """Which components make the digit: a boolean per label (label 0 and others False).
+
+    strength[label] counts a component's strong-ink pixels and boxes[label - 1] is
+    its bounding box (slices, the last two for rows and columns); the image's
+    components are labels first..len(strength) - 1. The strongest one seeds the
+    digit; others join when they are big enough and near it (the bar of a 5, a
+    broken stroke), while specks, far-away marks and small artefacts on the image
+    border are dropped.
+    """
+    ids = range(first, len(strength))
+    biggest = first + int(np.argmax(strength[first:]))
     big = strength[biggest]
     if big < 2:
         return None
-    objs = ndimage.find_objects(labels)
-    h, w = ink.shape
-    t0, b0 = objs[biggest - 1][0].start, objs[biggest - 1][0].stop
-    l0, r0 = objs[biggest - 1][1].start, objs[biggest - 1][1].stop
+    h, w = shape
+    rows, cols = boxes[biggest - 1][-2:]
+    t0, b0, l0, r0 = rows.start, rows.stop, cols.start, cols.stop
     size = max(b0 - t0, r0 - l0)
-    keep = np.zeros(n + 1, dtype=bool)
+    keep = np.zeros(len(strength), dtype=bool)
     keep[biggest] = True
-    candidates = [i for i in range(1, n + 1) if i != biggest and strength[i] >= max(2.0, 0.04 * big)]
+    candidates = [i for i in ids if i != biggest and strength[i] >= max(2.0, 0.04 * big)]
     changed = True
     while changed and candidates:
         changed = False
         for i in list(candidates):
-            sl = objs[i - 1]
-            t, b, lft, r = sl[0].start, sl[0].stop, sl[1].start, sl[1].stop
+            rows, cols = boxes[i - 1][-2:]
+            t, b, lft, r = rows.start, rows.stop, cols.start, cols.stop
             rel = strength[i] / big
             if (t == 0 or lft == 0 or b == h or r == w) and rel < 0.3:
                 continue  # a small mark on the border: scan edge, shadow
@@ -551,7 +594,7 @@ def _digit_mask(ink: np.ndarray) -> np.ndarray | None:
                 t0, b0, l0, r0 = min(t0, t), max(b0, b), min(l0, lft), max(r0, r)
                 size = max(b0 - t0, r0 - l0)
                 changed = True
-    return keep[labels]
+    return keep
 
 
 def _pad1(mask: np.ndarray, value: bool) -> np.ndarray:
@@ -712,3 +755,123 @@ def _fit_mnist(crop: np.ndarray) -> np.ndarray | None:
     out = np.zeros((OUTPUT_SIZE, OUTPUT_SIZE), dtype=np.float32)
     out[top : top + nh, left : left + nw] = small
     return out
+
+
+# --------------------------------------------------------------------------
+# Many small grey images at once
+# --------------------------------------------------------------------------
+
+# Images up to this many pixels are worked on without a block-mean copy (see _reduced).
+STACK_MAX_PIXELS = 96 * 96
+# 8-connected components within each image of a stack, never across images.
+_EIGHT_IN_PLANE = np.zeros((3, 3, 3), dtype=bool)
+_EIGHT_IN_PLANE[1] = True
+
+
+def preprocess_images(images: list[Image.Image]) -> list[Preprocessed | ImageDecodeError]:
+    """preprocess_decoded of each image, with the same results, for many images at once;
+    an image that turns out to be damaged gets its ImageDecodeError in the list.
+
+    Small 8-bit grey images of one size (a batch job's MNIST-style PNGs) go
+    through the grey-level statistics, the ink mapping and the component
+    labelling as one stack: a few array operations instead of a few dozen per
+    image, which is what small images otherwise spend their time on. Anything
+    else, and any image whose background needs correction, goes through
+    preprocess_pil. Keep the list to small images where memory matters: each
+    is held decoded until the call returns.
+    """
+    results: list[Preprocessed | None] = [None] * len(images)
+    same_size: dict[tuple[int, int], list[int]] = {}
+    for i, img in enumerate(images):
+        if _stackable(img):
+            same_size.setdefault(img.size, []).append(i)
+    for indexes in same_size.values():
+        stack = np.stack([np.asarray(images[i]) for i in indexes])
+        for i, result in zip(indexes, _preprocess_stack(stack), strict=True):
+            results[i] = result
+    return [
+        result if result is not None else _preprocess_or_error(img)
+        for result, img in zip(results, images, strict=True)
+    ]
+
+
+def _preprocess_or_error(img: Image.Image) -> Preprocessed | ImageDecodeError:
+    try:
+        return preprocess_decoded(img)
+    except ImageDecodeError as exc:
+        return exc
+
+
+def _stackable(img: Image.Image) -> bool:
+    return (
+        img.mode == "L"
+        and "transparency" not in img.info
+        and DECODE_SCALE_KEY not in img.info
+        and img.size[0] * img.size[1] <= STACK_MAX_PIXELS
+        and getattr(img, "n_frames", 1) == 1
+    )
+
+
+def _preprocess_stack(levels: np.ndarray) -> list[Preprocessed | None]:
+    """preprocess_pil's steps on (N, h, w) 8-bit grey images; None where an image needs
+    background correction (left to preprocess_pil). Each step is the array form of the
+    one-image step it names, so that the results are equal (a test checks it)."""
+    count, h, w = levels.shape
+    grey = levels.astype(np.float32) / 255.0  # _to_grey
+    q = _levels(grey).reshape(count, -1)
+    offsets = (np.arange(count, dtype=np.intp) * _BINS)[:, None]
+    hist = np.bincount((q + offsets).ravel(), minlength=count * _BINS).reshape(count, _BINS).astype(np.float64)
+
+    # _hist_extremes and the polarity
+    counts = np.cumsum(hist, axis=1)
+    k = h * w // 5000
+    lo, med, hi = (np.argmax(counts > p, axis=1) / (_BINS - 1) for p in (k, h * w // 2, h * w - 1 - k))
+    blank = np.maximum(med - lo, hi - med) < MIN_INK_CONTRAST
+    dark = (med - lo) > (hi - med)
+    x = np.where(dark[:, None, None], 1.0 - grey, grey)
+    hist = np.where(dark[:, None], hist[:, ::-1], hist)
+
+    # _otsu_bin and _is_clean
+    otsu = _otsu_bins(hist)
+    bins = np.arange(_BINS)
+    below = bins < otsu[:, None]
+    background = np.where(below, hist, 0.0).sum(axis=1)
+    mode = np.argmax(np.where(below, hist, -1.0), axis=1)
+    near = below & (bins >= (mode - CLEAN_TOLERANCE)[:, None]) & (bins <= (mode + CLEAN_TOLERANCE)[:, None])
+    clean = (background <= 0) | (np.where(near, hist, 0.0).sum(axis=1) >= CLEAN_FRACTION * background)
+
+    # _soft_ink with a clean background
+    fore = np.cumsum(np.where(below, 0.0, hist), axis=1)
+    floor = np.minimum((mode + CLEAN_TOLERANCE) / (_BINS - 1), 0.8 * otsu / (_BINS - 1))
+    top = np.argmax(fore >= 0.6 * fore[:, -1:], axis=1) / (_BINS - 1)
+    faint = (fore[:, -1] <= 0) | (top - floor < MIN_INK_CONTRAST)
+    usable = ~blank & clean & ~faint
+    span = np.where(usable, top - floor, 1.0)
+    ink = (x - floor.astype(np.float32)[:, None, None]) * (1.0 / span).astype(np.float32)[:, None, None]
+    np.clip(ink, 0.0, 1.0, out=ink)
+    ink[~usable] = 0.0  # no components for the images decided already
+
+    # _digit_mask: one labelling for the stack; each image's labels are consecutive
+    strong = ink >= 0.5
+    labels, n = ndimage.label(ink > 0.05, structure=_EIGHT_IN_PLANE)
+    strength = np.bincount(labels[strong], minlength=n + 1).astype(np.float64)
+    boxes = ndimage.find_objects(labels)
+    last = labels.reshape(count, -1).max(axis=1)
+    first = np.concatenate([[0], np.maximum.accumulate(last)[:-1]]) + 1
+    has_strong = strong.reshape(count, -1).any(axis=1)
+
+    results: list[Preprocessed | None] = []
+    for i in range(count):
+        polarity = "dark_on_light" if dark[i] else "light_on_dark"
+        if blank[i]:
+            results.append(_reject("no ink found: the image is blank", None))
+        elif not clean[i]:
+            results.append(None)
+        elif faint[i]:
+            results.append(_reject("no ink found: the image is blank", polarity))
+        else:
+            keep = None
+            if has_strong[i]:
+                keep = _components_keep(strength[: last[i] + 1], boxes, (h, w), first=int(first[i]))
+            results.append(_finish(ink[i], None if keep is None else keep[labels[i]], polarity=polarity))
+    return results

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.core.files.base import ContentFile
-from django.db import transaction
 
 from recognizer.inference import decide
 from recognizer.models import Prediction
@@ -103,8 +102,7 @@ def prediction_create(*, data: bytes, filename: str, source: str, owner=None) ->
     )
     prediction.original.save(filename or "upload", ContentFile(data), save=False)
     try:
-        with transaction.atomic():
-            prediction.save()
+        prediction.save()  # one INSERT: atomic on its own
     except BaseException:
         prediction.original.delete(save=False)  # no file without its row
         raise

@@ -172,3 +172,14 @@ def test_schema_describes_the_predict_endpoint(client):
     response = client.get("/api/schema/", HTTP_ACCEPT="application/json")
     assert response.status_code == 200
     assert "/api/predict" in response.json()["paths"]
+
+
+def test_the_answer_has_exactly_the_fields_the_schema_promises(client, served_default_model):
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    promised = schema["components"]["schemas"]["PredictionOutput"]["properties"]
+    body = post_file(client, digit_png(3)[0]).json()
+    assert set(body) == set(promised)
+    assert body["model_version"] == Prediction.objects.get(pk=body["id"]).model_version.version
+    assert body["created"].endswith("Z")
+    assert body["reason"] is None and body["reviewed_at"] is None
+    assert body["input_url"] == f"/predictions/{body['id']}/input.png"
