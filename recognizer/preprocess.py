@@ -790,8 +790,7 @@ def preprocess_images(images: list[Image.Image]) -> list[Preprocessed | ImageDec
         for i, result in zip(indexes, _preprocess_stack(stack), strict=True):
             results[i] = result
     return [
-        result if result is not None else _preprocess_or_error(img)
-        for result, img in zip(results, images, strict=True)
+        result if result is not None else _preprocess_or_error(img) for result, img in zip(results, images, strict=True)
     ]
 
 
