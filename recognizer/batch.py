@@ -46,7 +46,7 @@ from recognizer.batch_sources import (
     zip_from_files,
     zip_manifest,
 )
-from recognizer.inference import decide
+from recognizer.inference import decide_rows
 from recognizer.models import BatchChunk, BatchJob, Prediction
 from recognizer.preprocess import STACK_MAX_PIXELS, ImageDecodeError, Preprocessed, decode_image, preprocess_images
 from recognizer.services import pixels_to_bytes
@@ -56,7 +56,7 @@ logger = logging.getLogger(__name__)
 
 ACTIVE = (BatchJob.Status.QUEUED, BatchJob.Status.RUNNING)
 REJECTED_COLUMN = 10  # confusion matrix: columns 0-9 are predicted digits, 10 "rejected"
-_manifests: dict[int, Manifest] = {}  # per process; a manifest never changes once written
+_manifests: dict[tuple, Manifest] = {}  # per process; a manifest never changes once written
 MANIFEST_CACHE_SIZE = 8
 
 
@@ -176,16 +176,19 @@ def batch_chunks_send(*, job_id: int, indexes: list[int]) -> None:
 
 
 def manifest_load(job_id: int) -> Manifest:
-    manifest = _manifests.get(job_id)
-    if manifest is None:
-        path = batch_dir(job_id) / "manifest.json"
-        try:
+    path = batch_dir(job_id) / "manifest.json"
+    try:
+        # Keyed by the file, not the job id alone: another database (tests) reuses ids.
+        key = (str(path), path.stat().st_mtime_ns)
+        manifest = _manifests.get(key)
+        if manifest is None:
             manifest = Manifest.load(path)
-        except (OSError, ValueError, TypeError, KeyError) as exc:
-            raise BatchSourceError(f"cannot read the job's manifest {path}: {exc}") from exc
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise BatchSourceError(f"cannot read the job's manifest {path}: {exc}") from exc
+    if key not in _manifests:
         while len(_manifests) >= MANIFEST_CACHE_SIZE:
             _manifests.pop(next(iter(_manifests)))
-        _manifests[job_id] = manifest
+        _manifests[key] = manifest
     return manifest
 
 
@@ -235,7 +238,7 @@ def chunk_predictions(*, job: BatchJob, chunk: BatchChunk) -> list[Prediction]:
     started = time.perf_counter()
     probs = model.classifier.classify(np.stack([preprocessed[i].pixels for i in readable])) if readable else []
     inference_ms = (time.perf_counter() - started) * 1000.0 / max(len(readable), 1)
-    probs_of = dict(zip(readable, probs, strict=True))
+    decision_of = dict(zip(readable, decide_rows(probs), strict=True)) if readable else {}
     rows = []
     for position, item in enumerate(items):
         result = preprocessed[position]
@@ -254,7 +257,7 @@ def chunk_predictions(*, job: BatchJob, chunk: BatchChunk) -> list[Prediction]:
         elif result.pixels is None:
             row.rejected, row.reason = True, (result.reason or "")[:255]
         else:
-            decision = decide(probs_of[position])
+            decision = decision_of[position]
             row.model_input = pixels_to_bytes(result.pixels)
             row.prediction = decision.digit
             row.confidence = decision.confidence

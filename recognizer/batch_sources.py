@@ -18,7 +18,7 @@ import stat
 import zipfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +77,9 @@ class Manifest:
         return any(label is not None for label in self.labels)
 
     def save(self, path: Path) -> None:
-        data = asdict(self)
+        # Not asdict(): it deep-copies every one of the thousands of names and refs.
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["limits"] = asdict(self.limits)
         data["errors"] = {str(k): v for k, v in self.errors.items()}
         Path(path).write_text(json.dumps(data))
 

@@ -72,19 +72,38 @@ def decide(
     min_confidence: float = MIN_DIGIT_CONFIDENCE,
 ) -> Decision:
     """Turn one row of model output into a digit or a rejection with a reason."""
+    return decide_rows(
+        np.asarray(probs)[np.newaxis], no_digit_threshold=no_digit_threshold, min_confidence=min_confidence
+    )[0]
+
+
+def decide_rows(
+    probs: np.ndarray,
+    *,
+    no_digit_threshold: float = NO_DIGIT_THRESHOLD,
+    min_confidence: float = MIN_DIGIT_CONFIDENCE,
+) -> list[Decision]:
+    """decide() for each row of an (N, classes) array, in a few array operations (a batch chunk)."""
     probs = np.asarray(probs, dtype=np.float64)
-    digit_part = probs[:10]
-    no_digit = float(probs[NO_DIGIT_CLASS]) if len(probs) > NO_DIGIT_CLASS else 0.0
-    digit_probs = digit_part / max(digit_part.sum(), 1e-12)
-    best = int(np.argmax(digit_probs))
+    digit_part = probs[:, :10]
+    no_digit = probs[:, NO_DIGIT_CLASS] if probs.shape[1] > NO_DIGIT_CLASS else np.zeros(len(probs))
+    digit_probs = digit_part / np.maximum(digit_part.sum(axis=1, keepdims=True), 1e-12)
+    best = np.argmax(digit_probs, axis=1)
+    rows = np.arange(len(probs))
     # Shown to users beside the chart of `digit_probs`, so it is the same number as its top bar.
-    confidence = float(digit_probs[best])
-    rounded = [round(float(p), 6) for p in digit_probs]
-    if no_digit >= no_digit_threshold:
-        return Decision(
-            None, confidence, rounded, no_digit, "not a digit: the image does not look like a handwritten digit"
-        )
+    confidence = digit_probs[rows, best].tolist()
     # The floor applies to the share among all 11 classes: doubt about "digit at all" counts too.
-    if float(digit_part[best]) < min_confidence:
-        return Decision(None, confidence, rounded, no_digit, "not sure: no digit stands out clearly")
-    return Decision(best, confidence, rounded, no_digit, None)
+    unsure = (digit_part[rows, best] < min_confidence).tolist()
+    not_digit = (no_digit >= no_digit_threshold).tolist()
+    rounded = np.round(digit_probs, 6).tolist()
+    no_digit = no_digit.tolist()
+    decisions = []
+    for i, digit in enumerate(best.tolist()):
+        if not_digit[i]:
+            digit, reason = None, "not a digit: the image does not look like a handwritten digit"
+        elif unsure[i]:
+            digit, reason = None, "not sure: no digit stands out clearly"
+        else:
+            reason = None
+        decisions.append(Decision(digit, confidence[i], rounded[i], no_digit[i], reason))
+    return decisions

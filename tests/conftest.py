@@ -80,12 +80,13 @@ class WorkerProcess:
 
     def start(self, *, timeout: float = 60.0) -> "WorkerProcess":
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        offset = self.log.tell()  # an earlier run's "ready." in the same log does not count
         self.process = subprocess.Popen(
             self.args, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if b"ready." in self.log_path.read_bytes():
+            if b"ready." in self.log_path.read_bytes()[offset:]:
                 return self
             if self.process.poll() is not None:
                 raise RuntimeError(f"worker exited early:\n{self.log_path.read_text()[-3000:]}")

@@ -118,7 +118,7 @@ def test_several_uploaded_files_are_staged_as_one_zip(served_default_model):
     job = batch.batch_job_create(files=files, queue=False)
     assert (batch.batch_dir(job.pk) / "input.zip").is_file()
     job = batch.batch_job_run_sync(job_id=job.pk)
-    assert job.total == 4 and job.status == "succeeded"
+    assert job.total == 4 and job.status == "succeeded", job.error
     assert sorted(Prediction.objects.filter(batch_job=job).values_list("original_name", flat=True)) == [
         "d0.png",
         "d1.png",
