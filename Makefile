@@ -43,6 +43,7 @@ bench: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) bench/predict_load.py
 	$(PY) bench/batch_throughput.py
+	$(PY) bench/framework_floor.py
 
 clean:
 	rm -rf var staticfiles .pytest_cache
