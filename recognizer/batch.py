@@ -180,16 +180,14 @@ def manifest_load(job_id: int) -> Manifest:
     try:
         # Keyed by the file, not the job id alone: another database (tests) reuses ids.
         key = (str(path), path.stat().st_mtime_ns)
-        manifest = _manifests.get(key)
-        if manifest is None:
+        if key not in _manifests:
             manifest = Manifest.load(path)
+            while len(_manifests) >= MANIFEST_CACHE_SIZE:
+                _manifests.pop(next(iter(_manifests)))
+            _manifests[key] = manifest
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise BatchSourceError(f"cannot read the job's manifest {path}: {exc}") from exc
-    if key not in _manifests:
-        while len(_manifests) >= MANIFEST_CACHE_SIZE:
-            _manifests.pop(next(iter(_manifests)))
-        _manifests[key] = manifest
-    return manifest
+    return _manifests[key]
 
 
 def _decode(item: Item) -> Image.Image | None:

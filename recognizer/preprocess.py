@@ -416,13 +416,13 @@ def _hist(levels: np.ndarray) -> np.ndarray:
     return np.bincount(levels.ravel(), minlength=_BINS).astype(np.float64)
 
 
-def _hist_extremes(hist: np.ndarray) -> tuple[float, float, float]:
-    """_extremes from a histogram: the same order statistics, without sorting."""
-    counts = np.cumsum(hist)
-    n = int(counts[-1])
+def _hist_extremes(hist: np.ndarray) -> tuple:
+    """_extremes from histograms (along the last axis, all of one image size): the same
+    order statistics, without sorting."""
+    counts = np.cumsum(hist, axis=-1)
+    n = int(counts.flat[-1])
     k = n // 5000
-    lo, med, hi = np.searchsorted(counts, (k, n // 2, n - 1 - k), side="right")
-    return float(lo) / (_BINS - 1), float(med) / (_BINS - 1), float(hi) / (_BINS - 1)
+    return tuple(np.argmax(counts > p, axis=-1) / (_BINS - 1) for p in (k, n // 2, n - 1 - k))
 
 
 def _otsu_bin(hist: np.ndarray) -> int:
@@ -821,10 +821,7 @@ def _preprocess_stack(levels: np.ndarray) -> list[Preprocessed | None]:
     offsets = (np.arange(count, dtype=np.intp) * _BINS)[:, None]
     hist = np.bincount((q + offsets).ravel(), minlength=count * _BINS).reshape(count, _BINS).astype(np.float64)
 
-    # _hist_extremes and the polarity
-    counts = np.cumsum(hist, axis=1)
-    k = h * w // 5000
-    lo, med, hi = (np.argmax(counts > p, axis=1) / (_BINS - 1) for p in (k, h * w // 2, h * w - 1 - k))
+    lo, med, hi = _hist_extremes(hist)
     blank = np.maximum(med - lo, hi - med) < MIN_INK_CONTRAST
     dark = (med - lo) > (hi - med)
     x = np.where(dark[:, None, None], 1.0 - grey, grey)
