@@ -227,9 +227,9 @@ def chunk_preprocess(items_source) -> tuple[list[Item], list[Preprocessed | None
     return items, results, (time.perf_counter() - started) * 1000.0 / max(len(items), 1)
 
 
-def chunk_predictions(*, job: BatchJob, chunk: BatchChunk) -> list[Prediction]:
-    """Read, preprocess and recognise the chunk's items (one batched model call); the rows
-    are returned unsaved."""
+def chunk_predictions(*, job: BatchJob, chunk: BatchChunk) -> list[dict]:
+    """Read, preprocess and recognise the chunk's items (one batched model call); returns
+    the Prediction rows to store, as dicts of field values (see mnistsite.bulk)."""
     items, preprocessed, preprocess_ms = chunk_preprocess(items_read(manifest_load(job.pk), chunk.start, chunk.end))
     model = served_model()
     readable = [i for i, p in enumerate(preprocessed) if p is not None and p.pixels is not None]
@@ -240,30 +240,30 @@ def chunk_predictions(*, job: BatchJob, chunk: BatchChunk) -> list[Prediction]:
     rows = []
     for position, item in enumerate(items):
         result = preprocessed[position]
-        row = Prediction(
-            source=Prediction.Source.BATCH,
-            owner_id=job.owner_id,
-            batch_job=job,
-            batch_index=item.index,
-            original_name=item.name[:255],
-            true_label=item.label,
-            model_version=model.version,
-            preprocess_ms=preprocess_ms,
-        )
+        row = {
+            "source": Prediction.Source.BATCH.value,
+            "owner_id": job.owner_id,
+            "batch_job_id": job.pk,
+            "batch_index": item.index,
+            "original_name": item.name[:255],
+            "true_label": item.label,
+            "model_version_id": model.version.pk,
+            "preprocess_ms": preprocess_ms,
+        }
         if item.error is not None:
-            row.error = item.error[:255]
+            row["error"] = item.error[:255]
         elif result.pixels is None:
-            row.rejected, row.reason = True, (result.reason or "")[:255]
+            row["rejected"], row["reason"] = True, (result.reason or "")[:255]
         else:
             decision = decision_of[position]
-            row.model_input = pixels_to_bytes(result.pixels)
-            row.prediction = decision.digit
-            row.confidence = decision.confidence
-            row.probs = decision.digit_probs
-            row.no_digit_prob = decision.no_digit_prob
-            row.rejected = decision.digit is None
-            row.reason = (decision.reason or "")[:255]
-            row.inference_ms = inference_ms
+            row["model_input"] = pixels_to_bytes(result.pixels)
+            row["prediction"] = decision.digit
+            row["confidence"] = decision.confidence
+            row["probs"] = decision.digit_probs
+            row["no_digit_prob"] = decision.no_digit_prob
+            row["rejected"] = decision.digit is None
+            row["reason"] = (decision.reason or "")[:255]
+            row["inference_ms"] = inference_ms
         rows.append(row)
     return rows
 
@@ -292,13 +292,13 @@ def batch_chunk_run(*, job_id: int, chunk_index: int, worker: str = "") -> str:
         raise
 
 
-def _chunk_write(*, job_id: int, chunk: BatchChunk, rows: list[Prediction], worker: str) -> str:
+def _chunk_write(*, job_id: int, chunk: BatchChunk, rows: list[dict], worker: str) -> str:
     with transaction.atomic():
         chunk = BatchChunk.objects.select_for_update().get(pk=chunk.pk)
         if chunk.done:  # a twin delivery of this chunk got here first
             return "skipped"
         Prediction.objects.filter(batch_job_id=job_id, batch_index__gte=chunk.start, batch_index__lt=chunk.end).delete()
-        bulk_insert(rows)
+        bulk_insert(Prediction, rows)
         chunk.done, chunk.worker, chunk.finished = True, worker[:255], timezone.now()
         chunk.save(update_fields=["done", "worker", "finished"])
         # The job row's lock orders chunk commits: each count below sees every earlier chunk.

@@ -21,7 +21,7 @@ class Prediction(models.Model):
         BATCH = "batch", "Batch job"
 
     created = models.DateTimeField(auto_now_add=True, db_index=True)
-    source = models.CharField(max_length=10, choices=Source.choices, default=Source.API, db_index=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.API)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="predictions"
     )
@@ -35,8 +35,14 @@ class Prediction(models.Model):
     no_digit_prob = models.FloatField(default=0.0)
     rejected = models.BooleanField(default=False, db_index=True)
     reason = models.CharField(max_length=255, blank=True)
+    # No index of its own: the (model_version, created) index serves it.
     model_version = models.ForeignKey(
-        "training.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="predictions"
+        "training.ModelVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="predictions",
+        db_index=False,
     )
     preprocess_ms = models.FloatField(default=0.0)
     inference_ms = models.FloatField(default=0.0)
@@ -47,15 +53,21 @@ class Prediction(models.Model):
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
     # Batch items: the job, the item's place in it, and why it could not be read (if so).
+    # No index of its own: prediction_unique_batch_item (batch_job, batch_index) serves it.
     batch_job = models.ForeignKey(
-        "recognizer.BatchJob", null=True, blank=True, on_delete=models.CASCADE, related_name="items"
+        "recognizer.BatchJob", null=True, blank=True, on_delete=models.CASCADE, related_name="items", db_index=False
     )
     batch_index = models.PositiveIntegerField(null=True, blank=True)
     error = models.CharField(max_length=255, blank=True, help_text="Why a batch item could not be read.")
 
     class Meta:
         ordering = ["-created", "-id"]
-        indexes = [models.Index(fields=["model_version", "created"])]
+        # Every index costs each insert (a batch job writes thousands of rows a second):
+        # no index that another one already serves, and no pattern (LIKE) index on source.
+        indexes = [
+            models.Index(fields=["model_version", "created"]),
+            models.Index(fields=["source"], name="prediction_source"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["batch_job", "batch_index"],

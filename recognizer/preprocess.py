@@ -281,12 +281,27 @@ def _finish(
     cols = np.flatnonzero(keep.any(axis=0))
     top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
     crop = np.where(keep[top:bottom, left:right], ink[top:bottom, left:right], 0.0).astype(np.float32)
-    crop = _fill_outline(crop)
-    crop = _shrink(crop, THIN_SIDE)
-    crop = _adjust_stroke_width(crop)
-    pixels = _fit_mnist(crop)
+    return _finish_crop(crop, (left, top, right, bottom), polarity=polarity, scale=scale, corrected=corrected)
+
+
+def _finish_crop(
+    crop: np.ndarray,
+    box: tuple[int, int, int, int],
+    *,
+    polarity: str,
+    scale: float = 1.0,
+    corrected: bool = False,
+    stroke_width: float | None = None,
+) -> Preprocessed:
+    """From the digit's ink cropped to its box (left, top, right, bottom) to the 28x28
+    result. stroke_width: the crop's _stroke_width, where the caller measured it already."""
+    adjusted = _shrink(_fill_outline(crop), THIN_SIDE)
+    # A width measured on the crop no longer holds once filling or shrinking changed it.
+    adjusted = _adjust_stroke_width(adjusted, stroke_width=stroke_width if adjusted is crop else None)
+    pixels = _fit_mnist(adjusted)
     if pixels is None:
         return _reject("no ink found: the image is blank", polarity)
+    left, top, right, bottom = box
     bbox = (
         int(left * scale),
         int(top * scale),
@@ -701,7 +716,7 @@ def _shrink(crop: np.ndarray, side: int) -> np.ndarray:
     return np.asarray(img.resize(size, Image.Resampling.BOX), dtype=np.float32)
 
 
-def _adjust_stroke_width(crop: np.ndarray) -> np.ndarray:
+def _adjust_stroke_width(crop: np.ndarray, *, stroke_width: float | None = None) -> np.ndarray:
     """Bring strokes far from MNIST's width back into its range.
 
     Stroke width is measured in output pixels (the crop is about to be scaled
@@ -709,10 +724,11 @@ def _adjust_stroke_width(crop: np.ndarray) -> np.ndarray:
     A fat brush is eroded, a hairline (a fine pen on a large scan, which would
     come out faint) is dilated, both toward MNIST's typical width.
     """
-    strong = crop >= 0.5
     h, w = crop.shape
     scale = DIGIT_SIZE / max(h, w)
-    width = _stroke_width(strong) * scale
+    if stroke_width is None:
+        stroke_width = _stroke_width(crop >= 0.5)
+    width = stroke_width * scale
     if THICKEN_BELOW_WIDTH <= width <= THIN_ABOVE_WIDTH or width == 0:
         return crop
     target = THIN_TARGET_WIDTH if width > THIN_ABOVE_WIDTH else THICKEN_TARGET_WIDTH
@@ -724,7 +740,7 @@ def _adjust_stroke_width(crop: np.ndarray) -> np.ndarray:
     if width < THICKEN_BELOW_WIDTH:
         return ndimage.grey_dilation(crop, footprint=disk, mode="constant", cval=0.0)
     thinned = ndimage.grey_erosion(crop, footprint=disk, mode="constant", cval=0.0)
-    if np.count_nonzero(thinned >= 0.5) < 0.25 * np.count_nonzero(strong):
+    if np.count_nonzero(thinned >= 0.5) < 0.25 * np.count_nonzero(crop >= 0.5):
         return crop  # a blob rather than strokes: leave it
     return thinned
 
@@ -856,18 +872,48 @@ def _preprocess_stack(levels: np.ndarray) -> list[Preprocessed | None]:
     first = np.concatenate([[0], np.maximum.accumulate(last)[:-1]]) + 1
     has_strong = strong.reshape(count, -1).any(axis=1)
 
-    results: list[Preprocessed | None] = []
+    results: list[Preprocessed | None] = [None] * count
+    polarities = ["dark_on_light" if d else "light_on_dark" for d in dark.tolist()]
+    kept = np.zeros(n + 1, dtype=bool)  # the labels of each image's digit
+    digits = []
     for i in range(count):
-        polarity = "dark_on_light" if dark[i] else "light_on_dark"
         if blank[i]:
-            results.append(_reject("no ink found: the image is blank", None))
+            results[i] = _reject("no ink found: the image is blank", None)
         elif not clean[i]:
-            results.append(None)
+            continue  # left to preprocess_pil
         elif faint[i]:
-            results.append(_reject("no ink found: the image is blank", polarity))
+            results[i] = _reject("no ink found: the image is blank", polarities[i])
         else:
             keep = None
             if has_strong[i]:
                 keep = _components_keep(strength[: last[i] + 1], boxes, (h, w), first=int(first[i]))
-            results.append(_finish(ink[i], None if keep is None else keep[labels[i]], polarity=polarity))
+            if keep is None:
+                results[i] = _reject("no ink found: only specks, no strokes", polarities[i])
+            else:
+                kept[first[i] : last[i] + 1] = keep[first[i] : last[i] + 1]
+                digits.append(i)
+    if not digits:
+        return results
+
+    # _finish up to the crop, for the stack: the digit's mask, its box and its stroke width
+    mask = kept[labels]
+    masked = np.where(mask, ink, np.float32(0.0))
+    widths = _stroke_widths(masked >= 0.5).tolist()
+    rows, cols = mask.any(axis=2), mask.any(axis=1)
+    tops, bottoms = rows.argmax(axis=1).tolist(), (h - rows[:, ::-1].argmax(axis=1)).tolist()
+    lefts, rights = cols.argmax(axis=1).tolist(), (w - cols[:, ::-1].argmax(axis=1)).tolist()
+    for i in digits:
+        top, bottom, left, right = tops[i], bottoms[i], lefts[i], rights[i]
+        crop = np.ascontiguousarray(masked[i, top:bottom, left:right])
+        results[i] = _finish_crop(crop, (left, top, right, bottom), polarity=polarities[i], stroke_width=widths[i])
     return results
+
+
+def _stroke_widths(masks: np.ndarray) -> np.ndarray:
+    """_stroke_width of each mask of an (N, h, w) stack."""
+    area = np.count_nonzero(masks, axis=(1, 2))
+    m = np.zeros((masks.shape[0], masks.shape[1] + 2, masks.shape[2] + 2), dtype=bool)
+    m[:, 1:-1, 1:-1] = masks
+    inner = m[:, 1:-1, 1:-1] & m[:, :-2, 1:-1] & m[:, 2:, 1:-1] & m[:, 1:-1, :-2] & m[:, 1:-1, 2:]
+    boundary = area - np.count_nonzero(inner, axis=(1, 2))
+    return np.where(area == 0, 0.0, 2.0 * area / np.maximum(boundary, 1))
