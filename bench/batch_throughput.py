@@ -7,10 +7,10 @@ folders named by their label, starts a Celery worker on the `default` queue (unl
 --use-running: then a worker already running on this database and broker does the work;
 --sync: no worker, the chunks run in this process), lets it run a 1,000-image job first
 (unless --cold: the model loads in each worker process on its first chunk), submits the
-zip through the same
-service as `manage.py batch_predict`, waits, and prints images per second end to end
-(unzip, decode, preprocess, infer, store: job total / (finished - started)), the wall time
-from submission, and the accuracy. Uses DATABASE_URL and CELERY_BROKER_URL (migrated).
+zip through the same service as `manage.py batch_predict`, waits, and prints images per
+second end to end (unzip, decode, preprocess, infer, store: job total / (finished -
+started)), the time from submission to the job's finish, and the accuracy. Uses
+DATABASE_URL and CELERY_BROKER_URL (migrated).
 """
 
 import argparse

@@ -6,31 +6,53 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('recognizer', '0002_batch_jobs'),
-        ('training', '0001_initial'),
+        ("recognizer", "0002_batch_jobs"),
+        ("training", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='prediction',
-            name='batch_job',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='items', to='recognizer.batchjob'),
+            model_name="prediction",
+            name="batch_job",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="items",
+                to="recognizer.batchjob",
+            ),
         ),
         migrations.AlterField(
-            model_name='prediction',
-            name='model_version',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='predictions', to='training.modelversion'),
+            model_name="prediction",
+            name="model_version",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="predictions",
+                to="training.modelversion",
+            ),
         ),
         migrations.AlterField(
-            model_name='prediction',
-            name='source',
-            field=models.CharField(choices=[('upload', 'Upload page'), ('canvas', 'Drawing canvas'), ('api', 'API'), ('batch', 'Batch job')], default='api', max_length=10),
+            model_name="prediction",
+            name="source",
+            field=models.CharField(
+                choices=[
+                    ("upload", "Upload page"),
+                    ("canvas", "Drawing canvas"),
+                    ("api", "API"),
+                    ("batch", "Batch job"),
+                ],
+                default="api",
+                max_length=10,
+            ),
         ),
         migrations.AddIndex(
-            model_name='prediction',
-            index=models.Index(fields=['source'], name='prediction_source'),
+            model_name="prediction",
+            index=models.Index(fields=["source"], name="prediction_source"),
         ),
     ]
