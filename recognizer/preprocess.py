@@ -621,13 +621,7 @@ def _pad1(mask: np.ndarray, value: bool) -> np.ndarray:
 
 def _stroke_width(mask: np.ndarray) -> float:
     """Typical stroke width of a binary shape: 2 * area / boundary length."""
-    area = int(np.count_nonzero(mask))
-    if area == 0:
-        return 0.0
-    m = _pad1(mask, False)
-    inner = m[1:-1, 1:-1] & m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2] & m[1:-1, 2:]
-    boundary = area - int(np.count_nonzero(inner))
-    return 2.0 * area / max(boundary, 1)
+    return float(_stroke_widths(mask[np.newaxis])[0])
 
 
 def _holes(mask: np.ndarray) -> tuple[np.ndarray, int]:
@@ -910,7 +904,8 @@ def _preprocess_stack(levels: np.ndarray) -> list[Preprocessed | None]:
 
 
 def _stroke_widths(masks: np.ndarray) -> np.ndarray:
-    """_stroke_width of each mask of an (N, h, w) stack."""
+    """_stroke_width of each mask of an (N, h, w) stack: 2 * area / boundary length, where
+    the boundary is the shape's pixels with a 4-neighbour outside it (or off the image)."""
     area = np.count_nonzero(masks, axis=(1, 2))
     m = np.zeros((masks.shape[0], masks.shape[1] + 2, masks.shape[2] + 2), dtype=bool)
     m[:, 1:-1, 1:-1] = masks
