@@ -49,7 +49,7 @@ from recognizer.batch_sources import (
 from recognizer.inference import decide_rows
 from recognizer.models import BatchChunk, BatchJob, Prediction
 from recognizer.preprocess import STACK_MAX_PIXELS, ImageDecodeError, Preprocessed, decode_image, preprocess_images
-from recognizer.services import pixels_to_bytes
+from recognizer.services import pixels_to_uint8
 from recognizer.serving import served_model
 
 logger = logging.getLogger(__name__)
@@ -233,10 +233,12 @@ def chunk_predictions(*, job: BatchJob, chunk: BatchChunk) -> list[dict]:
     items, preprocessed, preprocess_ms = chunk_preprocess(items_read(manifest_load(job.pk), chunk.start, chunk.end))
     model = served_model()
     readable = [i for i, p in enumerate(preprocessed) if p is not None and p.pixels is not None]
+    inputs = np.stack([preprocessed[i].pixels for i in readable]) if readable else np.zeros((0, 28, 28), np.float32)
     started = time.perf_counter()
-    probs = model.classifier.classify(np.stack([preprocessed[i].pixels for i in readable])) if readable else []
+    probs = model.classifier.classify(inputs)
     inference_ms = (time.perf_counter() - started) * 1000.0 / max(len(readable), 1)
-    decision_of = dict(zip(readable, decide_rows(probs), strict=True)) if readable else {}
+    stored_inputs = dict(zip(readable, pixels_to_uint8(inputs), strict=True))
+    decision_of = dict(zip(readable, decide_rows(probs), strict=True))
     rows = []
     for position, item in enumerate(items):
         result = preprocessed[position]
@@ -256,7 +258,7 @@ def chunk_predictions(*, job: BatchJob, chunk: BatchChunk) -> list[dict]:
             row["rejected"], row["reason"] = True, (result.reason or "")[:255]
         else:
             decision = decision_of[position]
-            row["model_input"] = pixels_to_bytes(result.pixels)
+            row["model_input"] = stored_inputs[position].tobytes()
             row["prediction"] = decision.digit
             row["confidence"] = decision.confidence
             row["probs"] = decision.digit_probs

@@ -36,8 +36,13 @@ def image_payload_decode(payload: str) -> bytes:
     return data
 
 
+def pixels_to_uint8(pixels: np.ndarray) -> np.ndarray:
+    """Model input in [0, 1] as the 8-bit grey levels we store (any shape: one image or a stack)."""
+    return (np.clip(pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
 def pixels_to_bytes(pixels: np.ndarray) -> bytes:
-    return (np.clip(pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8).tobytes()
+    return pixels_to_uint8(pixels).tobytes()
 
 
 @dataclass(frozen=True)

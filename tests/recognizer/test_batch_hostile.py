@@ -148,3 +148,12 @@ def test_an_upload_that_is_not_a_readable_zip_is_a_400_and_creates_nothing(
     assert set(body) == {"error", "detail"} and body["error"]
     assert not BatchJob.objects.exists()
     assert not list((media_root / "batches").glob("*/*"))
+
+
+def test_a_job_in_which_no_item_is_an_image_succeeds_with_every_item_reported(served_default_model):
+    archive = zip_bytes([("notes.txt", b"hello"), ("empty.png", b""), ("cut.png", DIGIT[:40])])
+    job = batch.batch_job_run_sync(job_id=batch.batch_job_create(archive=upload(archive), queue=False).pk)
+    assert job.status == "succeeded", job.error
+    assert (job.total, job.done, job.failed_items) == (3, 3, 3)
+    items = Prediction.objects.filter(batch_job=job)
+    assert all(item.error.startswith("not an image") and item.prediction is None for item in items)
