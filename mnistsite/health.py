@@ -1,4 +1,11 @@
-"""Checks of the parts the service depends on, for /api/health and the job endpoints."""
+"""Checks of the parts the service depends on, for /api/health and the job endpoints.
+
+What the statuses mean (the README repeats this):
+- "ok" (200): predictions are served and jobs run.
+- "degraded" (200): predictions are served, but jobs cannot run now: the broker does not
+  answer, or no worker has beaten recently. Keep the web in its load balancer.
+- "error" (503): a prediction cannot be served: no model is loaded, or no database.
+"""
 
 import time
 
@@ -54,3 +61,43 @@ def broker_require() -> None:
     error = broker_check()
     if error:
         raise BrokerUnavailable(f"jobs cannot be queued right now: {error}")
+
+
+def workers_check() -> tuple[int | None, str | None]:
+    """(workers alive, None), or (None, why not) when the database cannot say."""
+    from mnistsite.workers import workers_alive
+
+    try:
+        count = workers_alive().count()
+    except DatabaseError as exc:
+        return None, f"workers unknown: {exc.__class__.__name__}"
+    return count, None if count else "no Celery worker is running: jobs wait in the queue"
+
+
+def health_report() -> tuple[dict, int]:
+    """The body and HTTP status of /api/health (see the module's docstring)."""
+    from recognizer.serving import serving_status
+
+    model = serving_status()
+    database_error = database_check()
+    broker_error = broker_check()
+    workers, workers_error = workers_check() if database_error is None else (None, None)
+    errors = [e for e in (model["error"], database_error, broker_error, workers_error) if e]
+    if not model["model_loaded"] or database_error:
+        overall, code = "error", 503
+    elif errors:
+        overall, code = "degraded", 200
+    else:
+        overall, code = "ok", 200
+    body = {
+        "status": overall,
+        "model_loaded": model["model_loaded"],
+        "model_version": model["model_version"],
+        "database": "ok" if database_error is None else "unavailable",
+        "broker": "ok" if broker_error is None else "unavailable",
+        "broker_kind": "embedded" if settings.CELERY_BROKER_EMBEDDED else "server",
+        "workers": workers,
+    }
+    if errors:
+        body["errors"] = errors
+    return body, code

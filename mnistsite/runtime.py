@@ -4,6 +4,7 @@ Kept free of Django so that settings, `make run` and the tests can all ask it.
 """
 
 import socket
+import sqlite3
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -21,10 +22,26 @@ def tcp_reachable(url: str, *, default_port: int, timeout: float = 0.3) -> bool:
         return False
 
 
+EMBEDDED_SCHEME = "sqla+sqlite://"
+
+
 def embedded_broker_url() -> str:
     """A kombu transport that needs no server: SQLAlchemy on a SQLite file under var/."""
     VAR_DIR.mkdir(exist_ok=True)
-    return f"sqla+sqlite:///{VAR_DIR / 'celery-broker.sqlite3'}"
+    return f"{EMBEDDED_SCHEME}/{VAR_DIR / 'celery-broker.sqlite3'}"
+
+
+def is_embedded(url: str) -> bool:
+    return url.startswith(EMBEDDED_SCHEME)
+
+
+def embedded_broker_prepare(url: str) -> None:
+    """Put the broker's SQLite file in WAL mode (it stays so): the web publishing and the
+    workers polling then do not block each other's reads."""
+    path = Path(url.removeprefix(EMBEDDED_SCHEME + "/"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(path, timeout=30) as db:
+        db.execute("PRAGMA journal_mode=WAL")
 
 
 def broker_url_choose(configured: str | None, *, fallback: bool) -> tuple[str, bool]:
@@ -35,7 +52,20 @@ def broker_url_choose(configured: str | None, *, fallback: bool) -> tuple[str, b
     """
     url = configured or DEFAULT_REDIS_URL
     if not fallback or not url.startswith(("redis://", "rediss://")):
-        return url, False
+        return url, is_embedded(url)
     if tcp_reachable(url, default_port=6379):
         return url, False
     return embedded_broker_url(), True
+
+
+def broker_transport_options(url: str, *, visibility_timeout: int) -> dict:
+    """Options for the transport `url` names; each transport refuses the others' options
+    (kombu hands the SQLAlchemy transport's options to create_engine)."""
+    if is_embedded(url):
+        # A writer waits up to 30 s for the file's lock: kombu's SQLAlchemy transport drops
+        # a message whose INSERT fails, so it must not fail on a busy moment.
+        return {"polling_interval": 0.25, "connect_args": {"timeout": 30}}
+    if url.startswith(("redis://", "rediss://", "sentinel://")):
+        # Unacknowledged messages of a killed worker come back after this many seconds.
+        return {"visibility_timeout": visibility_timeout}
+    return {}

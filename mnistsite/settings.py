@@ -11,7 +11,13 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from mnistsite.runtime import BASE_DIR, VAR_DIR, broker_url_choose
+from mnistsite.runtime import (
+    BASE_DIR,
+    VAR_DIR,
+    broker_transport_options,
+    broker_url_choose,
+    embedded_broker_prepare,
+)
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
@@ -46,6 +52,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "mnistsite",
     "recognizer",
     "training",
 ]
@@ -86,8 +93,15 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that a Celery worker started by a test sees the test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+    DATABASES["default"]["TEST"] = {"NAME": env.str("SQLITE_TEST_NAME", default=str(VAR_DIR / "test-db.sqlite3"))}
+    DATABASES["default"]["OPTIONS"] = {
+        # Writers wait their turn: a transaction takes the write lock when it begins (a
+        # deferred one that later writes fails at once with "database is locked"), readers
+        # never block the writer (WAL), and a busy writer is waited for up to 30 s.
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Throttle counters live in the cache: use Redis (CACHE_URL=redis://...) when several processes serve.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
@@ -157,10 +171,12 @@ CELERY_BROKER_FALLBACK = env.bool("CELERY_BROKER_FALLBACK", default=not PRODUCTI
 CELERY_BROKER_URL, CELERY_BROKER_EMBEDDED = broker_url_choose(
     env.str("CELERY_BROKER_URL", default=None), fallback=CELERY_BROKER_FALLBACK
 )
+if CELERY_BROKER_EMBEDDED:
+    embedded_broker_prepare(CELERY_BROKER_URL)
 CELERY_TASK_IGNORE_RESULT = True  # job state lives in database rows; only ping keeps a result
 CELERY_RESULT_BACKEND = env.str(
     "CELERY_RESULT_BACKEND",
-    default=f"sqla+sqlite:///{VAR_DIR / 'celery-results.sqlite3'}".replace("sqla+", "db+")
+    default="db+" + CELERY_BROKER_URL.removeprefix("sqla+").replace(".sqlite3", "-results.sqlite3")
     if CELERY_BROKER_EMBEDDED
     else CELERY_BROKER_URL,
 )
@@ -177,11 +193,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=600)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=660)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    # Unacknowledged messages of a killed worker come back after this many seconds.
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=900),
-    "polling_interval": 0.5,
-}
+CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(
+    CELERY_BROKER_URL, visibility_timeout=env.int("CELERY_VISIBILITY_TIMEOUT", default=900)
+)
+# Workers beat in the database (mnistsite.workers); a worker silent this long is dead and
+# what it held (batch chunks, training jobs) is re-sent or failed by the sweeps below.
+WORKER_BEAT_SECONDS = env.float("WORKER_BEAT_SECONDS", default=5.0)
+WORKER_STALE_SECONDS = env.float("WORKER_STALE_SECONDS", default=30.0)
+WORKER_SWEEPS = ["recognizer.batch.batch_jobs_recover", "training.services.training_jobs_reap"]
 
 LOGGING = {
     "version": 1,
@@ -210,8 +229,11 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"predict": None if PREDICT_RATE_LIMI
 
 # Batch jobs: chunk size (images per Celery task) and the bounds on what an archive may hold.
 BATCH_CHUNK_SIZE = env.int("BATCH_CHUNK_SIZE", default=500)
+# A chunk sent this long ago that no worker has taken is sent again (a broker that lost it).
+BATCH_RESEND_SECONDS = env.float("BATCH_RESEND_SECONDS", default=300.0)
 BATCH_MAX_UPLOAD_BYTES = env.int("BATCH_MAX_UPLOAD_BYTES", default=512 * 1024 * 1024)
 BATCH_MAX_ITEMS = env.int("BATCH_MAX_ITEMS", default=100_000)
 BATCH_MAX_MEMBER_BYTES = env.int("BATCH_MAX_MEMBER_BYTES", default=20 * 1024 * 1024)
 BATCH_MAX_TOTAL_BYTES = env.int("BATCH_MAX_TOTAL_BYTES", default=2 * 1024 * 1024 * 1024)
 BATCH_MAX_COMPRESSION_RATIO = env.float("BATCH_MAX_COMPRESSION_RATIO", default=200.0)
+

@@ -20,7 +20,9 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -73,8 +75,8 @@ def batch_chunk_size() -> int:
     return max(1, int(settings.BATCH_CHUNK_SIZE))
 
 
-def batch_dir(job_id: int) -> Path:
-    return Path(settings.MEDIA_ROOT) / "batches" / str(job_id)
+def batch_dir(job: BatchJob) -> Path:
+    return Path(settings.MEDIA_ROOT) / "batches" / (job.stage_dir or str(job.pk))
 
 
 # --------------------------------------------------------------------------
@@ -117,41 +119,54 @@ def batch_job_create(
     *, archive=None, files: list | None = None, path: Path | str | None = None, owner=None, queue: bool = True
 ) -> BatchJob:
     """Stage the input (`archive`: an uploaded zip; `files`: uploaded images; `path`: a
-    folder, zip or IDX images file on this machine), write the manifest and the chunks, and (unless queue is off, for
-    in-process runs) queue one task per chunk once committed.
+    folder, zip or IDX images file on this machine), write the manifest, then record the job
+    and its chunks and (unless queue is off, for in-process runs) queue one task per chunk
+    once committed.
 
-    Raises BatchSourceError for input that cannot be read at all (nothing is created). An
-    input over a limit gives a job marked failed with the reason."""
+    The files are written before the transaction, which then only inserts rows: SQLite
+    holds one write lock for the whole database. Raises BatchSourceError for input that
+    cannot be read at all (nothing is created). An input over a limit gives a job marked
+    failed with the reason."""
     if queue:
         broker_require()
-    limits = batch_limits()
-    with transaction.atomic():
-        job = BatchJob.objects.create(owner=owner if owner is not None and owner.is_authenticated else None)
-        directory = batch_dir(job.pk)
-        try:
-            manifest, job.source = _stage(directory=directory, archive=archive, files=files, path=path, limits=limits)
-        except BatchLimitError as exc:
-            job.status, job.error, job.finished = BatchJob.Status.FAILED, str(exc), timezone.now()
-            job.source = job.source or _describe(archive, files, path)
-            job.save()
-            shutil.rmtree(directory, ignore_errors=True)
-            return job
-        except BaseException:
-            shutil.rmtree(directory, ignore_errors=True)
-            raise
+    owner = owner if owner is not None and owner.is_authenticated else None
+    stage_dir = uuid.uuid4().hex
+    directory = Path(settings.MEDIA_ROOT) / "batches" / stage_dir
+    try:
+        manifest, source = _stage(directory=directory, archive=archive, files=files, path=path, limits=batch_limits())
         manifest.save(directory / "manifest.json")
-        job.total = len(manifest)
-        job.has_labels = manifest.has_labels
-        job.source = job.source[:500]
-        job.save()
-        size = batch_chunk_size()
-        chunks = BatchChunk.objects.bulk_create(
-            BatchChunk(job=job, index=i, start=start, end=min(start + size, job.total))
-            for i, start in enumerate(range(0, job.total, size))
+    except BatchLimitError as exc:
+        shutil.rmtree(directory, ignore_errors=True)
+        return BatchJob.objects.create(
+            owner=owner,
+            status=BatchJob.Status.FAILED,
+            error=str(exc),
+            finished=timezone.now(),
+            source=_describe(archive, files, path),
         )
-        if queue:
-            indexes = [chunk.index for chunk in chunks]
-            transaction.on_commit(lambda: batch_chunks_send(job_id=job.pk, indexes=indexes))
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+    try:
+        with transaction.atomic():
+            job = BatchJob.objects.create(
+                owner=owner,
+                stage_dir=stage_dir,
+                source=source[:500],
+                total=len(manifest),
+                has_labels=manifest.has_labels,
+            )
+            size = batch_chunk_size()
+            chunks = BatchChunk.objects.bulk_create(
+                BatchChunk(job=job, index=i, start=start, end=min(start + size, job.total))
+                for i, start in enumerate(range(0, job.total, size))
+            )
+            if queue:
+                indexes = [chunk.index for chunk in chunks]
+                transaction.on_commit(lambda: batch_chunks_send(job_id=job.pk, indexes=indexes))
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
     return job
 
 
@@ -164,10 +179,46 @@ def _describe(archive, files, path) -> str:
 
 
 def batch_chunks_send(*, job_id: int, indexes: list[int]) -> None:
+    """Queue the chunks' tasks; they count as sent and held by nobody until a worker takes one."""
     from recognizer.tasks import batch_chunk_task
 
+    BatchChunk.objects.filter(job_id=job_id, index__in=indexes, done=False).update(
+        sent=timezone.now(), claimed=None, worker=""
+    )
     for index in indexes:
         batch_chunk_task.apply_async((job_id, index), queue="default")
+
+
+def batch_chunk_claim(*, job_id: int, chunk_index: int, worker: str) -> None:
+    """A worker received the chunk's task (it may wait in its prefetch before it runs)."""
+    BatchChunk.objects.filter(job_id=job_id, index=chunk_index, done=False).update(
+        worker=worker[:255], claimed=timezone.now()
+    )
+
+
+def batch_jobs_recover() -> dict[int, list[int]]:
+    """Send again the undone chunks of active jobs that nobody will run: those held by a
+    worker that died (its heartbeat went stale, or it was restarted under its name), and
+    those sent BATCH_RESEND_SECONDS ago that no worker has taken (a broker that lost them).
+    A chunk is idempotent, so a chunk sent twice is written once. Run by every worker's
+    heartbeat thread (settings.WORKER_SWEEPS). Returns {job id: chunk indexes sent}."""
+    from mnistsite.workers import workers_alive
+
+    now = timezone.now()
+    alive = dict(workers_alive().values_list("hostname", "started"))
+    pending = BatchChunk.objects.filter(done=False, job__status__in=ACTIVE, sent__isnull=False)
+    lost: dict[int, list[int]] = {}
+    held = pending.filter(claimed__isnull=False).values_list("job_id", "index", "worker", "claimed")
+    for job_id, index, worker, claimed in held:
+        if worker not in alive or alive[worker] > claimed:
+            lost.setdefault(job_id, []).append(index)
+    resend_before = now - timedelta(seconds=settings.BATCH_RESEND_SECONDS)
+    for job_id, index in pending.filter(claimed__isnull=True, sent__lt=resend_before).values_list("job_id", "index"):
+        lost.setdefault(job_id, []).append(index)
+    for job_id, indexes in lost.items():
+        logger.warning("batch job %s: sending chunks %s again (their worker is gone)", job_id, indexes)
+        batch_chunks_send(job_id=job_id, indexes=indexes)
+    return lost
 
 
 # --------------------------------------------------------------------------
@@ -175,8 +226,8 @@ def batch_chunks_send(*, job_id: int, indexes: list[int]) -> None:
 # --------------------------------------------------------------------------
 
 
-def manifest_load(job_id: int) -> Manifest:
-    path = batch_dir(job_id) / "manifest.json"
+def manifest_load(job: BatchJob) -> Manifest:
+    path = batch_dir(job) / "manifest.json"
     try:
         # Keyed by the file, not the job id alone: another database (tests) reuses ids.
         key = (str(path), path.stat().st_mtime_ns)
@@ -230,7 +281,7 @@ def chunk_preprocess(items_source) -> tuple[list[Item], list[Preprocessed | None
 def chunk_predictions(*, job: BatchJob, chunk: BatchChunk) -> list[dict]:
     """Read, preprocess and recognise the chunk's items (one batched model call); returns
     the Prediction rows to store, as dicts of field values (see mnistsite.bulk)."""
-    items, preprocessed, preprocess_ms = chunk_preprocess(items_read(manifest_load(job.pk), chunk.start, chunk.end))
+    items, preprocessed, preprocess_ms = chunk_preprocess(items_read(manifest_load(job), chunk.start, chunk.end))
     model = served_model()
     readable = [i for i, p in enumerate(preprocessed) if p is not None and p.pixels is not None]
     inputs = np.stack([preprocessed[i].pixels for i in readable]) if readable else np.zeros((0, 28, 28), np.float32)
@@ -352,10 +403,16 @@ def batch_job_confusion(*, job: BatchJob) -> tuple[list[list[int]], float | None
 
 
 def batch_job_fail(*, job_id: int, error: str) -> None:
+    """Mark an active job failed and remove the rows its chunks wrote: a failed job's
+    results are not counted anywhere (history, accuracy, admin), and a chunk still running
+    finds the job failed and writes nothing."""
     logger.warning("batch job %s failed: %s", job_id, error)
-    BatchJob.objects.filter(pk=job_id, status__in=ACTIVE).update(
-        status=BatchJob.Status.FAILED, error=error[:2000], finished=timezone.now()
-    )
+    with transaction.atomic():
+        failed = BatchJob.objects.filter(pk=job_id, status__in=ACTIVE).update(
+            status=BatchJob.Status.FAILED, error=error[:2000], finished=timezone.now(), done=0, failed_items=0
+        )
+        if failed:
+            Prediction.objects.filter(batch_job_id=job_id).delete()
 
 
 def batch_job_cancel(*, job: BatchJob) -> BatchJob:

@@ -111,6 +111,9 @@ class BatchJob(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="batch_jobs"
     )
     source = models.CharField(max_length=500, blank=True, help_text="What was submitted (file or path).")
+    stage_dir = models.CharField(
+        max_length=64, blank=True, help_text="Folder under MEDIA_ROOT/batches with the staged input (empty: the id)."
+    )
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0, help_text="Items written.")
     failed_items = models.PositiveIntegerField(default=0, help_text="Items that are not readable images.")
@@ -148,7 +151,9 @@ class BatchChunk(models.Model):
     start = models.PositiveIntegerField()
     end = models.PositiveIntegerField()
     done = models.BooleanField(default=False)
-    worker = models.CharField(max_length=255, blank=True, help_text="The worker that wrote the chunk.")
+    worker = models.CharField(max_length=255, blank=True, help_text="The worker that holds or wrote the chunk.")
+    sent = models.DateTimeField(null=True, blank=True, help_text="When its task was last queued.")
+    claimed = models.DateTimeField(null=True, blank=True, help_text="When a worker received its task.")
     finished = models.DateTimeField(null=True, blank=True)
 
     class Meta:

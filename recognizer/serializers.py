@@ -86,6 +86,12 @@ class HealthSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "degraded", "error"])
     model_loaded = serializers.BooleanField()
     model_version = serializers.CharField(allow_null=True)
-    database = serializers.CharField()
-    broker = serializers.CharField()
+    database = serializers.ChoiceField(choices=["ok", "unavailable"])
+    broker = serializers.ChoiceField(choices=["ok", "unavailable"])
+    broker_kind = serializers.ChoiceField(choices=["embedded", "server"])
+    workers = serializers.IntegerField(allow_null=True, help_text="Celery workers whose heartbeat is fresh.")
     errors = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class LiveSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok"])

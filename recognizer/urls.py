@@ -12,6 +12,7 @@ pages = [
 api_urls = [
     path("predict", api.PredictView.as_view(), name="api-predict"),
     path("health", api.HealthView.as_view(), name="api-health"),
+    path("health/live", api.HealthLiveView.as_view(), name="api-health-live"),
     path("predictions", api.PredictionListView.as_view(), name="api-prediction-list"),
     path("predictions/<int:pk>", api.PredictionDetailView.as_view(), name="api-prediction-detail"),
 ]

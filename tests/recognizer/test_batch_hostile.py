@@ -86,7 +86,7 @@ def test_a_hostile_member_is_reported_on_its_own_and_the_job_goes_on(
     assert Prediction.objects.get(batch_job=job, original_name="ok.png").error == ""
     assert not (media_root.parent / "etc").exists() and not (media_root / "etc").exists()
     # nothing extracted: the job folder holds the archive and its manifest only
-    assert sorted(p.name for p in batch.batch_dir(job.pk).iterdir()) == ["input.zip", "manifest.json"]
+    assert sorted(p.name for p in batch.batch_dir(job).iterdir()) == ["input.zip", "manifest.json"]
 
 
 # (case, settings, archive, the start of the job's error)

@@ -104,7 +104,7 @@ def test_a_cancelled_job_skips_its_remaining_chunks(served_default_model, small_
 
 def test_a_job_whose_archive_disappears_fails_with_a_reason(served_default_model):
     job = job_from_zip(labelled_zip(3))
-    (batch.batch_dir(job.pk) / "input.zip").unlink()
+    (batch.batch_dir(job) / "input.zip").unlink()
     batch._manifests.clear()
     job = batch.batch_job_run_sync(job_id=job.pk)
     assert job.status == "failed"
@@ -116,7 +116,7 @@ def test_several_uploaded_files_are_staged_as_one_zip(served_default_model):
 
     files = [SimpleUploadedFile(f"d{i}.png", data) for i, (data, _) in enumerate(mnist_pngs(4))]
     job = batch.batch_job_create(files=files, queue=False)
-    assert (batch.batch_dir(job.pk) / "input.zip").is_file()
+    assert (batch.batch_dir(job) / "input.zip").is_file()
     job = batch.batch_job_run_sync(job_id=job.pk)
     assert job.total == 4 and job.status == "succeeded", job.error
     assert sorted(Prediction.objects.filter(batch_job=job).values_list("original_name", flat=True)) == [
