@@ -237,3 +237,7 @@ BATCH_MAX_MEMBER_BYTES = env.int("BATCH_MAX_MEMBER_BYTES", default=20 * 1024 * 1
 BATCH_MAX_TOTAL_BYTES = env.int("BATCH_MAX_TOTAL_BYTES", default=2 * 1024 * 1024 * 1024)
 BATCH_MAX_COMPRESSION_RATIO = env.float("BATCH_MAX_COMPRESSION_RATIO", default=200.0)
 
+# Accounts: the site's own login page (templates/registration/login.html), back to the start page after.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "index"
+LOGOUT_REDIRECT_URL = "index"

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
@@ -13,6 +14,9 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api/", include(recognizer_urls.api_urls)),
     path("api/", include(training_urls.api_urls)),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # The browsable API's own login and logout; its login template is the site's (templates/rest_framework).
     path("api-auth/", include("rest_framework.urls")),
     path("", include(recognizer_urls.legacy)),
     path("", include(recognizer_urls.pages)),

@@ -196,10 +196,8 @@ class BatchResultsCsvView(APIView):
 # Pages
 # --------------------------------------------------------------------------
 
-LOGIN_URL = "rest_framework:login"
 
-
-@login_required(login_url=LOGIN_URL)
+@login_required  # settings.LOGIN_URL: the site's login page, back here with ?next=
 @require_http_methods(["GET", "POST"])
 def batch_new(request):
     error = None
@@ -220,7 +218,7 @@ def batch_new(request):
     return render(request, "recognizer/batch_new.html", {"error": error}, status=status_code)
 
 
-@login_required(login_url=LOGIN_URL)
+@login_required
 @require_GET
 def batch_detail(request, pk: int):
     job = _job_or_404(request, pk)
