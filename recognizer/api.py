@@ -19,6 +19,7 @@ from recognizer.serializers import (
     HealthSerializer,
     PredictInputSerializer,
     PredictionOutputSerializer,
+    prediction_representation,
 )
 from recognizer.services import ImageDecodeError, InvalidImagePayload, image_payload_decode, prediction_create
 from recognizer.serving import NoModelAvailable, serving_status
@@ -56,7 +57,7 @@ class PredictView(APIView):
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
         if declared > settings.MAX_UPLOAD_BYTES + 64 * 1024:  # room for the multipart envelope
             raise upload_too_large(declared)
-        serializer = PredictInputSerializer(data=request.data)
+        serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data.get("file")
         if upload is not None:
@@ -85,7 +86,14 @@ class PredictView(APIView):
             # The page's own requests: remembered so that /history shows them. API clients get
             # no session (a session row per request would only grow the database).
             access.session_remember(request, prediction)
-        return Response(PredictionOutputSerializer(prediction).data, status=status.HTTP_200_OK)
+        # A plain dict, not serializer.data: the browsable API would build its next form from the
+        # serializer the data carries, and that is the output's, not PredictInputSerializer.
+        return Response(prediction_representation(prediction), status=status.HTTP_200_OK)
+
+    def get_serializer(self, *args, **kwargs) -> PredictInputSerializer:
+        """The input serializer; DRF's browsable API builds its HTML form (a file input, the image
+        text and the source) from this method, where an APIView has none."""
+        return PredictInputSerializer(*args, context={"request": self.request, "view": self}, **kwargs)
 
 
 class HealthView(APIView):

@@ -32,7 +32,11 @@ def prediction_representation(obj: Prediction) -> dict:
 
 class PredictInputSerializer(serializers.Serializer):
     file = serializers.FileField(required=False, help_text="The image, as a multipart upload.")
-    image = serializers.CharField(required=False, help_text="The image as base64 or a data URL (a canvas).")
+    image = serializers.CharField(
+        required=False,
+        help_text="The image as base64 or a data URL (a canvas).",
+        style={"base_template": "textarea.html", "rows": 3},  # the browsable API's form
+    )
     source = serializers.ChoiceField(
         choices=["api", "upload", "canvas"], required=False, default="api", help_text="Where the image comes from."
     )

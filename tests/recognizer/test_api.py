@@ -183,3 +183,36 @@ def test_the_answer_has_exactly_the_fields_the_schema_promises(client, served_de
     assert body["created"].endswith("Z")
     assert body["reason"] is None and body["reviewed_at"] is None
     assert body["input_url"] == f"/predictions/{body['id']}/input.png"
+
+
+def test_the_browsable_api_offers_a_form_with_a_file_input(client):
+    html = client.get("/api/predict", HTTP_ACCEPT="text/html").content.decode()
+    form = html[html.index('id="post-object-form"') :]
+    form = form[: form.index("</form>")]
+    assert 'enctype="multipart/form-data"' in form
+    assert '<input name="file"  type="file"' in form
+    assert '<textarea name="image"' in form
+    assert '<select class="form-control" name="source">' in form
+
+
+def test_a_post_from_the_browsable_apis_form_is_recognised_and_stored(client, served_default_model):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    data, label = digit_png(4)
+    # What the browser sends from that form: the file, the image field left empty, the default source.
+    fields = {"file": SimpleUploadedFile("four.png", data, content_type="image/png"), "image": "", "source": "api"}
+    response = client.post("/api/predict", fields, HTTP_ACCEPT="text/html")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    stored = Prediction.objects.get()
+    assert stored.prediction == label and stored.source == "api" and stored.original_name == "four.png"
+    html = response.content.decode()
+    assert f"&quot;id&quot;: {stored.pk}," in html and f"&quot;prediction&quot;: {label}," in html
+    assert '<input name="file"  type="file"' in html  # the form again, for the next image
+
+
+def test_the_browsable_apis_form_sent_empty_shows_the_error_and_stores_nothing(client, served_default_model):
+    response = client.post("/api/predict", {"image": "", "source": "api"}, HTTP_ACCEPT="text/html")
+    assert response.status_code == 400
+    assert "send an image" in response.content.decode()
+    assert Prediction.objects.count() == 0
