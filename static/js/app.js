@@ -14,6 +14,9 @@
   var errorBox = $("error");
   var statusBox = $("status");
   var busy = false;
+  /* The file last recognised and stored, and its answer: one chosen file is one prediction, so
+     "Recognise file" shows that answer again instead of storing the same upload twice. */
+  var recognised = null;
 
   function csrfToken() {
     var match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
@@ -89,7 +92,7 @@
     if (value) announce("Recognising…");
   }
 
-  function post(body, isJson) {
+  function post(body, isJson, onStored) {
     if (busy) return;
     setBusy(true);
     var headers = { "X-CSRFToken": csrfToken(), "Accept": "application/json" };
@@ -99,6 +102,7 @@
         return response.json().catch(function () { return null; }).then(function (data) {
           if (response.ok && data) {
             showResult(data);
+            if (onStored) onStored(data);
           } else if (data && data.error) {
             showError(data.error);
           } else {
@@ -112,15 +116,26 @@
       .then(function () { setBusy(false); });
   }
 
+  function fileKey(file) {
+    return [file.name, file.size, file.lastModified, file.type].join("\n");
+  }
+
   function sendFile(file) {
     if (!file) {
       showError("Choose an image file first.");
       return;
     }
+    var key = fileKey(file);
+    if (recognised && recognised.key === key) {
+      showResult(recognised.data);
+      announce("Already recognised " + file.name + ": " + statusBox.textContent);
+      return;
+    }
     var data = new FormData();
     data.append("file", file, file.name);
     data.append("source", "upload");
-    post(data, false);
+    // Only a stored answer counts: after an error or a lost connection the button tries again.
+    post(data, false, function (answer) { recognised = { key: key, data: answer }; });
   }
 
   /* Upload: the form still works without JavaScript; with it, the API answers in place. */
@@ -151,6 +166,8 @@
         return;
       }
       $("file-name").textContent = "Dropped: " + files[0].name;
+      // The form then holds the dropped file, so "Recognise file" means this file, not another.
+      try { fileInput.files = files; } catch (error) { /* an older browser: the input stays as it was */ }
       sendFile(files[0]);
     });
   }
