@@ -1,12 +1,20 @@
 """Who may see which prediction: staff see all; a user their own; a browser session the
-predictions it made (so the history page works without an account)."""
+predictions it made (so the history page works without an account); and whoever holds a
+signed image URL from an API answer, that one image, for IMAGE_URL_MAX_AGE."""
 
+from django.core import signing
 from django.db.models import Q, QuerySet
+from django.urls import reverse
 
 from recognizer.models import Prediction
 
 SESSION_KEY = "prediction_ids"
 SESSION_LIMIT = 500
+
+# An API client has no session, so the image URLs in its answers carry a signature instead. An
+# hour is long enough to fetch them after the answer, short enough that a copied link soon stops.
+IMAGE_URL_MAX_AGE = 3600
+IMAGE_URL_NAMES = {"input": "prediction-input-png-signed", "original": "prediction-original-signed"}
 
 
 def predictions_visible(request) -> QuerySet[Prediction]:
@@ -26,3 +34,33 @@ def session_remember(request, prediction: Prediction) -> None:
         return
     ids = request.session.get(SESSION_KEY, [])
     request.session[SESSION_KEY] = ([prediction.pk] + ids)[:SESSION_LIMIT]
+
+
+def _image_signer(kind: str) -> signing.TimestampSigner:
+    # One salt per kind: the signature of a prediction's input does not open its original.
+    return signing.TimestampSigner(salt=f"recognizer.prediction-image.{kind}")
+
+
+def prediction_image_url(*, prediction_id: int, kind: str) -> str:
+    """The signed URL of a prediction's image ("input" or "original"): it works without a session."""
+    signed = _image_signer(kind).sign(str(prediction_id))  # "<id>:<timestamp>:<signature>"
+    token = signed.split(":", 1)[1]
+    return reverse(IMAGE_URL_NAMES[kind], args=[prediction_id, token])
+
+
+def prediction_image_token_valid(*, prediction_id: int, kind: str, token: str) -> bool:
+    try:
+        value = _image_signer(kind).unsign(f"{prediction_id}:{token}", max_age=IMAGE_URL_MAX_AGE)
+    except signing.BadSignature:  # SignatureExpired included
+        return False
+    return value == str(prediction_id)
+
+
+def predictions_image_visible(request, *, prediction_id: int, kind: str, token: str | None) -> QuerySet[Prediction]:
+    """The predictions whose `kind` image this request may see: with a token, the one it signs
+    (or none); without, those predictions_visible allows."""
+    if token is None:
+        return predictions_visible(request)
+    if prediction_image_token_valid(prediction_id=prediction_id, kind=kind, token=token):
+        return Prediction.objects.filter(pk=prediction_id)
+    return Prediction.objects.none()

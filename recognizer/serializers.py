@@ -1,6 +1,6 @@
-from django.urls import reverse
 from rest_framework import serializers
 
+from recognizer.access import IMAGE_URL_MAX_AGE, prediction_image_url
 from recognizer.models import Prediction
 
 _DATETIME = serializers.DateTimeField()  # formats like every other DRF datetime
@@ -23,8 +23,10 @@ def prediction_representation(obj: Prediction) -> dict:
         "preprocess_ms": obj.preprocess_ms,
         "inference_ms": obj.inference_ms,
         "original_name": obj.original_name,
-        "input_url": reverse("prediction-input-png", args=[obj.pk]) if obj.model_input is not None else None,
-        "original_url": reverse("prediction-original", args=[obj.pk]) if obj.original else None,
+        # Signed: whoever received the answer can open them without a session (an API client has
+        # none). None where nothing is stored to show (a batch item keeps no original).
+        "input_url": prediction_image_url(prediction_id=obj.pk, kind="input") if obj.model_input is not None else None,
+        "original_url": prediction_image_url(prediction_id=obj.pk, kind="original") if obj.original else None,
         "true_label": obj.true_label,
         "reviewed_at": _DATETIME.to_representation(obj.reviewed_at) if obj.reviewed_at else None,
     }
@@ -52,8 +54,18 @@ class PredictionOutputSerializer(serializers.ModelSerializer):
 
     model_version = serializers.CharField(allow_null=True, read_only=True)
     reason = serializers.CharField(allow_null=True, read_only=True, help_text="Why it was rejected; null if not.")
-    input_url = serializers.CharField(allow_null=True, read_only=True, help_text="The 28x28 image the model saw.")
-    original_url = serializers.CharField(allow_null=True, read_only=True, help_text="The upload, re-encoded as PNG.")
+    input_url = serializers.CharField(
+        allow_null=True,
+        read_only=True,
+        help_text="The 28x28 image the model saw (PNG; ?size=N up to 280 scales it). "
+        f"A signed link: it works without a login or session for {IMAGE_URL_MAX_AGE // 60} minutes.",
+    )
+    original_url = serializers.CharField(
+        allow_null=True,
+        read_only=True,
+        help_text="The upload, re-encoded as PNG; null when none is stored (batch items). "
+        f"A signed link: it works without a login or session for {IMAGE_URL_MAX_AGE // 60} minutes.",
+    )
 
     class Meta:
         model = Prediction

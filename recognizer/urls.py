@@ -7,6 +7,9 @@ pages = [
     path("history", views.history, name="history"),
     path("predictions/<int:pk>/input.png", views.prediction_input_png, name="prediction-input-png"),
     path("predictions/<int:pk>/original.png", views.prediction_original, name="prediction-original"),
+    # The signed URLs of API answers (recognizer.access.prediction_image_url): no session needed.
+    path("predictions/<int:pk>/<str:token>/input.png", views.prediction_input_png, name="prediction-input-png-signed"),
+    path("predictions/<int:pk>/<str:token>/original.png", views.prediction_original, name="prediction-original-signed"),
 ]
 
 api_urls = [

@@ -79,9 +79,11 @@ def history(request):
 
 
 @require_GET
-def prediction_input_png(request, pk: int):
-    """The 28x28 image the model saw, scaled up for display (?size=N, at most 280)."""
-    prediction = get_object_or_404(access.predictions_visible(request), pk=pk)
+def prediction_input_png(request, pk: int, token: str | None = None):
+    """The 28x28 image the model saw, scaled up for display (?size=N, at most 280). With a token:
+    the signed URL of an API answer, which needs no session."""
+    visible = access.predictions_image_visible(request, prediction_id=pk, kind="input", token=token)
+    prediction = get_object_or_404(visible, pk=pk)
     if prediction.model_input is None:
         raise Http404("no model input stored for this prediction")
     image = Image.frombytes("L", (28, 28), bytes(prediction.model_input))
@@ -93,9 +95,10 @@ def prediction_input_png(request, pk: int):
 
 
 @require_GET
-def prediction_original(request, pk: int):
+def prediction_original(request, pk: int, token: str | None = None):
     """A PNG preview of the upload: re-encoded, so an uploaded file is never served as is."""
-    prediction = get_object_or_404(access.predictions_visible(request), pk=pk)
+    visible = access.predictions_image_visible(request, prediction_id=pk, kind="original", token=token)
+    prediction = get_object_or_404(visible, pk=pk)
     if not prediction.original:
         raise Http404("no original stored")
     try:

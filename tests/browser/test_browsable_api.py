@@ -29,3 +29,7 @@ def test_a_file_chosen_in_the_browsable_apis_form_is_recognised(page):
     stored = Prediction.objects.get()
     assert (stored.pk, stored.prediction, stored.original_name) == (answer["id"], label, "four.png")
     expect(page).to_have_url(re.compile(r"/api/predict$"))
+    # The answer's image links open in this browser, which has no session that owns the prediction.
+    for url in (answer["input_url"], answer["original_url"]):
+        image = page.request.get(url)
+        assert image.status == 200 and image.headers["content-type"] == "image/png"
