@@ -3,11 +3,13 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
-# Tests use real PostgreSQL and Redis when they answer here, else SQLite and the embedded broker.
+# Tests run in every configuration the README documents: PostgreSQL + Redis when they
+# answer here, and always the embedded default (SQLite and the embedded broker, no Redis).
 PG_URL ?= postgres://postgres@127.0.0.1:5432/mnistsite
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/1
+EMBEDDED_ENV = DATABASE_URL=sqlite:///$(CURDIR)/var/test.sqlite3 CELERY_BROKER_URL=embedded+sqlite:///$(CURDIR)/var/test-broker.sqlite3
 
-.PHONY: run test setup lint format bench clean
+.PHONY: run test test-servers test-embedded test-quick setup lint format bench clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,12 +26,25 @@ run: setup
 	PORT=$(PORT) bin/serve
 
 test: $(VENV)/.installed
-	@if [ -z "$$DATABASE_URL" ] && $(PY) -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null; then \
-		export DATABASE_URL=$(PG_URL); fi; \
-	if [ -z "$$CELERY_BROKER_URL" ]; then export CELERY_BROKER_URL=$(TEST_BROKER_URL); fi; \
-	$(PY) manage.py runtime_info && \
-	$(PY) -m ruff check . && \
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m ruff check .
+	@if $(PY) -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1); socket.create_connection(('127.0.0.1', 6379), 1)" 2>/dev/null; then \
+		$(MAKE) --no-print-directory test-servers; \
+	else echo "PostgreSQL or Redis does not answer here: testing the embedded configuration only"; fi
+	$(MAKE) --no-print-directory test-embedded
+
+# PostgreSQL + Redis (DATABASE_URL and CELERY_BROKER_URL override the local defaults).
+test-servers: $(VENV)/.installed
+	DATABASE_URL=$${DATABASE_URL:-$(PG_URL)} CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
+		sh -c '$(PY) manage.py runtime_info && $(PY) -m pytest $(PYTEST_ARGS)'
+
+# SQLite and the embedded broker: what `make run` gives on a machine with nothing but Python.
+test-embedded: $(VENV)/.installed
+	rm -f var/test-broker*.sqlite3*
+	$(EMBEDDED_ENV) sh -c '$(PY) manage.py runtime_info && $(PY) -m pytest $(PYTEST_ARGS)'
+
+# Seconds, not minutes: no processes, no training, no browser.
+test-quick: $(VENV)/.installed
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

@@ -1,6 +1,6 @@
 """Load benchmark: /api/predict through gunicorn against the earlier Flask + Keras approach.
 
-    .venv/bin/python bench/predict_load.py [--clients 8] [--seconds 20]
+    .venv/bin/python bench/predict_load.py [--clients 8] [--seconds 20] [--config env|embedded|sqlite-redis]
 
 Starts both servers on loopback, sends multipart PNG uploads of MNIST test digits from N
 client threads for a fixed time each, and prints requests per second, p50 and p99 latency,
@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from PIL import Image  # noqa: E402
 
+from bench.configs import CONFIGS, config_env  # noqa: E402
 from tests.images import encode, mnist_sample, render  # noqa: E402
 
 
@@ -197,6 +198,13 @@ def main() -> None:
         default="mnist",
         help="mnist: 28x28 PNGs like the Flask app's clients; canvas: 280x280 scaled-up drawings.",
     )
+    parser.add_argument(
+        "--config",
+        choices=CONFIGS,
+        default="env",
+        help="env: DATABASE_URL and CELERY_BROKER_URL as set; embedded: the default with no Redis "
+        "(SQLite and the embedded broker, files under var/bench/); sqlite-redis: SQLite with Redis.",
+    )
     options = parser.parse_args()
 
     images, _ = mnist_sample()
@@ -206,12 +214,14 @@ def main() -> None:
         bodies = [multipart(encode(render(image, style="paper"))) for image in images]
     run = drive_wrk if options.client == "wrk" else drive
     env = {**os.environ, "GUNICORN_ACCESS_LOG": "/dev/null", "PREDICT_RATE_LIMIT": "off", "LOG_LEVEL": "WARNING"}
+    env.update(config_env(options.config))
     python_bin = Path(sys.executable).parent
     results = {
         "machine": f"{os.cpu_count()} cores, {sys.platform}",
         "clients": options.clients,
         "client": options.client,
         "image": options.image,
+        "config": options.config,
     }
 
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)

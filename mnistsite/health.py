@@ -28,8 +28,9 @@ def database_check() -> str | None:
     return None
 
 
-def broker_check(*, use_cache: bool = True) -> str | None:
-    """None when the Celery broker accepts a connection, else why not (cached for 2 s)."""
+def broker_check(*, use_cache: bool = True, detail: bool = False) -> str | None:
+    """None when the Celery broker accepts a connection, else why not (cached for 2 s);
+    `detail` adds the exception's message."""
     now = time.monotonic()
     if use_cache and now - _broker_cache["at"] < BROKER_CHECK_SECONDS:
         return _broker_cache["result"]
@@ -39,8 +40,13 @@ def broker_check(*, use_cache: bool = True) -> str | None:
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, timeout=1)
+            # A round trip through the transport, not just a socket: declaring the queue
+            # (workers declare it anyway) reads its size on every kind of broker.
+            conn.default_channel.queue_declare(queue=settings.CELERY_TASK_DEFAULT_QUEUE, durable=True)
     except Exception as exc:  # kombu raises many transport-specific types
         result = f"broker unavailable at {safe_broker_url()}: {exc.__class__.__name__}"
+        if detail:
+            result += f": {str(exc).splitlines()[0] if str(exc) else ''}"
     _broker_cache.update(at=time.monotonic(), result=result)
     return result
 

@@ -8,6 +8,8 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import urlparse
 
+from kombu.transport import TRANSPORT_ALIASES
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -22,7 +24,9 @@ def tcp_reachable(url: str, *, default_port: int, timeout: float = 0.3) -> bool:
         return False
 
 
-EMBEDDED_SCHEME = "sqla+sqlite://"
+EMBEDDED_SCHEME = "embedded+sqlite://"
+# kombu finds the embedded broker's transport by this alias (a URL's part before "+").
+TRANSPORT_ALIASES.setdefault("embedded", "mnistsite.embedded_broker:Transport")
 
 
 def embedded_broker_url() -> str:
@@ -62,9 +66,7 @@ def broker_transport_options(url: str, *, visibility_timeout: int) -> dict:
     """Options for the transport `url` names; each transport refuses the others' options
     (kombu hands the SQLAlchemy transport's options to create_engine)."""
     if is_embedded(url):
-        # A writer waits up to 30 s for the file's lock: kombu's SQLAlchemy transport drops
-        # a message whose INSERT fails, so it must not fail on a busy moment.
-        return {"polling_interval": 0.25, "connect_args": {"timeout": 30}}
+        return {}  # mnistsite.embedded_broker sets its own
     if url.startswith(("redis://", "rediss://", "sentinel://")):
         # Unacknowledged messages of a killed worker come back after this many seconds.
         return {"visibility_timeout": visibility_timeout}

@@ -176,7 +176,7 @@ if CELERY_BROKER_EMBEDDED:
 CELERY_TASK_IGNORE_RESULT = True  # job state lives in database rows; only ping keeps a result
 CELERY_RESULT_BACKEND = env.str(
     "CELERY_RESULT_BACKEND",
-    default="db+" + CELERY_BROKER_URL.removeprefix("sqla+").replace(".sqlite3", "-results.sqlite3")
+    default="db+" + CELERY_BROKER_URL.removeprefix("embedded+").replace(".sqlite3", "-results.sqlite3")
     if CELERY_BROKER_EMBEDDED
     else CELERY_BROKER_URL,
 )
@@ -241,3 +241,4 @@ BATCH_MAX_COMPRESSION_RATIO = env.float("BATCH_MAX_COMPRESSION_RATIO", default=2
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "index"
 LOGOUT_REDIRECT_URL = "index"
+TRAINING_HEARTBEAT_STALE_SECONDS = env.float("TRAINING_HEARTBEAT_STALE_SECONDS", default=90.0)

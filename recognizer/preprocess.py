@@ -26,7 +26,8 @@ Pipeline of :func:`preprocess_pil`:
    soft between a noise floor and the typical ink level.
 5. Clean-up: connected components; specks, components far from the digit and
    small marks on the image border are dropped, the parts of the digit (the
-   bar of a 5, broken strokes) are kept.
+   bar of a 5, broken strokes) are kept. Several digits side by side (a
+   number) are rejected: this path reads one digit.
 6. Crop to the ink. Pinholes are filled, and so is the inside of outlined
    ("hollow") glyphs, while the loops of 0, 6, 8, 9 stay open. Strokes far
    fatter (fat brush) or thinner (fine pen on a big scan) than MNIST's are
@@ -37,8 +38,9 @@ Pipeline of :func:`preprocess_pil`:
 Cost: about 0.3 ms for a 28x28 PNG (no background correction: a clean image
 skips it), 5-25 ms for a phone photo; large JPEGs are decoded at reduced size.
 
-An image with no usable ink (blank canvas, empty paper, pure noise) is
-rejected with a reason; whether ink is a digit at all is the model's decision.
+An image with no usable ink (blank canvas, empty paper, pure noise), or with
+several digits side by side, is rejected with a reason; whether ink is a digit
+at all is the model's decision.
 """
 
 from __future__ import annotations
@@ -105,6 +107,17 @@ MIN_INK_CONTRAST = 0.12
 # A 3x3 box blur keeps most of the variation of a real image but divides that
 # of pixel noise by ~3; below this ratio the image is treated as pure noise.
 MIN_NOISE_SMOOTHNESS = 0.55
+
+# Several digits side by side (see _digits_side_by_side); lengths are shares of the
+# tallest column's height. Components overlapping in x by more than this share of the
+# narrower one's width are one column (the bar of a 5, the strokes of a 4).
+COLUMN_OVERLAP = 0.3
+# A column this tall (or taller) may be a digit; shorter ones are specks, dots, flags.
+DIGIT_MIN_HEIGHT = 0.6
+# Two columns are two digits when together they span at least this width; narrower
+# pairs are one digit in pieces (a broken 0, a 4 whose bar stops short). The price:
+# two 1s written closer than about their height count as one digit.
+DIGITS_MIN_SPAN = 1.0
 
 
 class ImageDecodeError(ValueError):
@@ -268,7 +281,10 @@ def preprocess_pil(img: Image.Image) -> Preprocessed:
     if ink is None:
         return _reject("no ink found: the image is blank", polarity)
 
-    return _finish(ink, _digit_mask(ink), polarity=polarity, scale=scale, corrected=corrected)
+    keep, digits = _digit_mask(ink)
+    if digits > 1:
+        return _reject(_several_digits_reason(digits), polarity)
+    return _finish(ink, keep, polarity=polarity, scale=scale, corrected=corrected)
 
 
 def _finish(
@@ -319,6 +335,10 @@ def _finish_crop(
 
 def _reject(reason: str, polarity: str | None) -> Preprocessed:
     return Preprocessed(pixels=None, reason=reason, polarity=polarity)
+
+
+def _several_digits_reason(digits: int) -> str:
+    return f"several digits found ({digits}): /api/predict reads one digit"
 
 
 def _to_grey(img: Image.Image) -> tuple[np.ndarray, bool, float]:
@@ -556,19 +576,23 @@ _EIGHT = np.ones((3, 3), dtype=bool)
 _FOUR = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
 
 
-def _digit_mask(ink: np.ndarray) -> np.ndarray | None:
-    """Pixels that belong to the digit: its connected components, no specks.
+def _digit_mask(ink: np.ndarray) -> tuple[np.ndarray | None, int]:
+    """Pixels that belong to the digit: its connected components, no specks; and how
+    many digits stand side by side (see _digits_side_by_side; 0 when there is no digit).
 
     Components are found on the faint ink (so that soft edges stay with their
     stroke) and weighed by their strong ink (see _components_keep).
     """
     strong = ink >= 0.5
     if not strong.any():
-        return None
+        return None, 0
     labels, n = ndimage.label(ink > 0.05, structure=_EIGHT)
     strength = np.bincount(labels[strong], minlength=n + 1).astype(np.float64)
-    keep = _components_keep(strength, ndimage.find_objects(labels), ink.shape, first=1)
-    return None if keep is None else keep[labels]
+    boxes = ndimage.find_objects(labels)
+    keep = _components_keep(strength, boxes, ink.shape, first=1)
+    if keep is None:
+        return None, 0
+    return keep[labels], _digits_side_by_side(strength, boxes, ink.shape, first=1)
 
 
 def _components_keep(strength: np.ndarray, boxes: list, shape: tuple[int, int], *, first: int) -> np.ndarray | None:
@@ -610,6 +634,45 @@ def _components_keep(strength: np.ndarray, boxes: list, shape: tuple[int, int], 
                 size = max(b0 - t0, r0 - l0)
                 changed = True
     return keep
+
+
+def _digits_side_by_side(strength: np.ndarray, boxes: list, shape: tuple[int, int], *, first: int) -> int:
+    """How many digits the image holds side by side (1 for one digit); arguments as for
+    _components_keep, whose candidates it looks at, far-away ones included.
+
+    Geometry only. Components that overlap in x are one column (a digit drawn in
+    several strokes, a broken scan); columns much shorter than the tallest are specks
+    or dots. Tall columns side by side are digits when the pair is wide enough for
+    two. Digits that touch are one component: left to the model, which mostly finds
+    them no digit (a rule on wide ink caught pictures of shoes too).
+    """
+    if len(strength) - first < 2:
+        return 1  # one component (most digits): nothing to compare
+    big = strength[first:].max()
+    h, w = shape
+    columns = []  # [left, right, top, bottom]
+    for i in range(first, len(strength)):
+        rows, cols = boxes[i - 1][-2:]
+        t, b, lft, r = rows.start, rows.stop, cols.start, cols.stop
+        rel = strength[i] / big
+        if strength[i] < max(2.0, 0.04 * big) or ((t == 0 or lft == 0 or b == h or r == w) and rel < 0.3):
+            continue  # what _components_keep never considers: specks, small marks on the border
+        columns.append([lft, r, t, b])
+    columns.sort()
+    merged = [columns[0]]
+    for lft, r, t, b in columns[1:]:
+        last = merged[-1]
+        if last[1] - lft > COLUMN_OVERLAP * min(r - lft, last[1] - last[0]):
+            last[1], last[2], last[3] = max(last[1], r), min(last[2], t), max(last[3], b)
+        else:
+            merged.append([lft, r, t, b])
+    height = max(b - t for _, _, t, b in merged)
+    lefts = []  # where each digit starts
+    for lft, r, t, b in merged:
+        # A column too narrow to be a second digit with the one before is a piece of it.
+        if b - t >= DIGIT_MIN_HEIGHT * height and (not lefts or r - lefts[-1] >= DIGITS_MIN_SPAN * height):
+            lefts.append(lft)
+    return len(lefts)
 
 
 def _pad1(mask: np.ndarray, value: bool) -> np.ndarray:
@@ -883,6 +946,8 @@ def _preprocess_stack(levels: np.ndarray) -> list[Preprocessed | None]:
                 keep = _components_keep(strength[: last[i] + 1], boxes, (h, w), first=int(first[i]))
             if keep is None:
                 results[i] = _reject("no ink found: only specks, no strokes", polarities[i])
+            elif (count := _digits_side_by_side(strength[: last[i] + 1], boxes, (h, w), first=int(first[i]))) > 1:
+                results[i] = _reject(_several_digits_reason(count), polarities[i])
             else:
                 kept[first[i] : last[i] + 1] = keep[first[i] : last[i] + 1]
                 digits.append(i)

@@ -12,6 +12,29 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_collection_modifyitems(config, items):
+    """Honest markers: a test marked integration is marked slow too, so that
+    `pytest -m "not slow"` leaves out everything that starts processes or trains."""
+    unmarked = [
+        item.nodeid for item in items if item.get_closest_marker("integration") and not item.get_closest_marker("slow")
+    ]
+    if unmarked:
+        raise pytest.UsageError("integration tests must be marked slow too: " + ", ".join(unmarked))
+
+
+@pytest.fixture(autouse=True)
+def processes_need_the_integration_marker(request, monkeypatch):
+    """A test that starts a process (a worker, gunicorn, a browser, a command) without the
+    integration marker fails, so that the quick suite stays quick and honest."""
+    if request.node.get_closest_marker("integration"):
+        return
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"{request.node.nodeid} starts a process: mark it integration and slow")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+
+
 @pytest.fixture(autouse=True)
 def media_root(tmp_path, settings):
     """Every test writes uploads and trained models into its own temporary folders."""

@@ -1,10 +1,11 @@
-"""Test images made on the fly: real MNIST test digits rendered the way people upload them."""
+"""Test images made on the fly: real MNIST test digits rendered the way people upload them,
+digits drawn with strokes, and numbers (several digits side by side)."""
 
 import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -18,15 +19,18 @@ def mnist_sample() -> tuple[np.ndarray, np.ndarray]:
 def render(digit: np.ndarray, *, style: str = "paper", side: int = 280) -> Image.Image:
     """A 28x28 MNIST digit scaled up like a canvas or a scan: `paper` (dark ink on white),
     `dark` (light ink on black), `transparent` (black ink on a transparent canvas)."""
-    ink = Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC)
-    ink_array = np.asarray(ink)
+    return styled(np.asarray(Image.fromarray(digit).resize((side, side), Image.Resampling.BICUBIC)), style)
+
+
+def styled(ink: np.ndarray, style: str = "paper") -> Image.Image:
+    """An 8-bit ink array (ink high) as `render` styles it."""
     if style == "paper":
-        return Image.fromarray(255 - ink_array)
+        return Image.fromarray(255 - ink)
     if style == "dark":
-        return ink
+        return Image.fromarray(ink)
     if style == "transparent":
-        rgba = np.zeros((side, side, 4), dtype=np.uint8)
-        rgba[..., 3] = ink_array
+        rgba = np.zeros((*ink.shape, 4), dtype=np.uint8)
+        rgba[..., 3] = ink
         return Image.fromarray(rgba)
     raise ValueError(style)
 
@@ -44,3 +48,84 @@ def digit_png(index: int = 0, *, style: str = "paper") -> tuple[bytes, int]:
 
 def blank_png(side: int = 200, color=(255, 255, 255)) -> bytes:
     return encode(Image.new("RGB", (side, side), color))
+
+
+# Digits drawn with strokes, in unit coordinates (x, y in 0..1): polylines, or ("ellipse", box).
+STROKE_DIGITS = {
+    "7": [[(0.30, 0.25), (0.70, 0.25), (0.45, 0.80)]],
+    "4": [[(0.60, 0.80), (0.60, 0.20), (0.30, 0.60), (0.72, 0.60)]],
+    # A 5 drawn in two strokes: the top bar does not touch the body.
+    "5": [
+        [(0.40, 0.22), (0.68, 0.22)],
+        [(0.38, 0.30), (0.36, 0.48), (0.55, 0.46), (0.64, 0.58), (0.60, 0.72), (0.45, 0.78), (0.34, 0.72)],
+    ],
+    "0": [("ellipse", (0.35, 0.22, 0.65, 0.78))],
+}
+
+
+def ink_mask(digit: str | list = "7", side: int = 280, width: float = 0.05) -> Image.Image:
+    """A digit of STROKE_DIGITS (or a list of strokes) as an 'L' mask: 255 where the ink is,
+    anti-aliased by drawing at 4x."""
+    big = side * 4
+    mask = Image.new("L", (big, big), 0)
+    pen = ImageDraw.Draw(mask)
+    w = max(1, int(width * big))
+    for stroke in STROKE_DIGITS[digit] if isinstance(digit, str) else digit:
+        if stroke[0] == "ellipse":
+            x0, y0, x1, y1 = (v * big for v in stroke[1])
+            pen.ellipse((x0, y0, x1, y1), outline=255, width=w)
+        else:
+            points = [(x * big, y * big) for x, y in stroke]
+            pen.line(points, fill=255, width=w, joint="curve")
+            for x, y in points:  # round caps
+                pen.ellipse((x - w / 2, y - w / 2, x + w / 2, y + w / 2), fill=255)
+    return mask.resize((side, side), Image.Resampling.BOX)
+
+
+def mnist_number(
+    indexes: list[int],
+    *,
+    gap: float = 0.25,
+    heights: list[float] | None = None,
+    slope: float = 0.0,
+    height: int = 120,
+    style: str = "paper",
+) -> Image.Image:
+    """MNIST sample digits written side by side, like a number. Each digit is cropped to
+    its ink and scaled to `height` times its share in `heights` (default: all 1); they
+    stand `gap` times `height` apart (negative: overlapping) on a baseline that rises by
+    `slope` per unit of width, with a margin of half the height around them."""
+    digits, _ = mnist_sample()
+    heights = heights or [1.0] * len(indexes)
+    glyphs = []
+    for index, share in zip(indexes, heights, strict=True):
+        digit = digits[index]
+        rows, cols = np.flatnonzero(digit.any(axis=1)), np.flatnonzero(digit.any(axis=0))
+        crop = Image.fromarray(digit[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
+        h = max(1, round(height * share))
+        size = (max(1, round(crop.width * h / crop.height)), h)
+        glyphs.append(np.asarray(crop.resize(size, Image.Resampling.BICUBIC)))
+    margin = height // 2
+    step = round(gap * height)
+    width = sum(g.shape[1] for g in glyphs) + step * (len(glyphs) - 1)
+    rise = round(abs(slope) * width)
+    ink = np.zeros((height + rise + 2 * margin, width + 2 * margin), dtype=np.uint8)
+    x = margin
+    for glyph in glyphs:
+        h, w = glyph.shape
+        offset = round(slope * (x - margin))  # how far this digit's baseline rose
+        bottom = margin + height + (rise if slope > 0 else 0) - offset
+        region = ink[bottom - h : bottom, x : x + w]
+        np.maximum(region, glyph, out=region)
+        x += w + step
+    return styled(ink, style)
+
+
+def font_text(text: str, *, size: int = 100, style: str = "paper") -> Image.Image:
+    """Text in Pillow's built-in font (no font files needed), with a margin of half the size."""
+    font = ImageFont.load_default(size)
+    left, top, right, bottom = font.getbbox(text)
+    margin = size // 2
+    canvas = Image.new("L", (right - left + 2 * margin, bottom - top + 2 * margin), 0)
+    ImageDraw.Draw(canvas).text((margin - left, margin - top), text, fill=255, font=font)
+    return styled(np.asarray(canvas), style)

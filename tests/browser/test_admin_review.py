@@ -9,7 +9,7 @@ from recognizer.services import prediction_create
 from tests.browser.pages import admin_filter_digit, admin_login, admin_run_action, admin_set_true_label
 from tests.images import digit_png
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SEVENS = [0, 16, 22]  # indices of three 7s in tests/images.py mnist_sample()
 ONE = 2

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from tests.recognizer.batch_helpers import labelled_zip
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 IMAGES = 60
 

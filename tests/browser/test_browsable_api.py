@@ -10,7 +10,7 @@ from recognizer.models import Prediction
 from tests.browser.pages import RESULT_TIMEOUT_MS
 from tests.images import digit_png
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_a_file_chosen_in_the_browsable_apis_form_is_recognised(page):

@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 from tests.browser.pages import choose_file, drop_file, expect_result, image_loaded
 from tests.images import blank_png, digit_png
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_history_shows_the_predictions_of_this_session(page, browser, live_server):

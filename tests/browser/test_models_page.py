@@ -5,7 +5,7 @@ from playwright.sync_api import expect
 
 from tests.browser.pages import image_loaded
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_models_page_shows_the_active_version_and_its_reports(page, served_default_model):

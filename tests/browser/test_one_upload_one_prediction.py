@@ -9,7 +9,7 @@ from tests.browser.conftest import open_page
 from tests.browser.pages import RESULT_TIMEOUT_MS, choose_file, drop_file, expect_result, is_predict_response
 from tests.images import digit_png
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def predict_requests(page) -> list[str]:

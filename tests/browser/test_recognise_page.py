@@ -14,7 +14,7 @@ from tests.browser.pages import (
 )
 from tests.images import digit_png, mnist_sample
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # Indices into tests/images.py mnist_sample(): real MNIST test digits.
 MOUSE_DIGITS = [1, 3, 27]  # a 2, a 0, an 8

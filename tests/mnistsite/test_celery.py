@@ -1,4 +1,8 @@
+import pytest
+
 from mnistsite.celery import ping
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_a_task_goes_through_the_broker_to_a_real_worker_and_back(celery_worker_process):

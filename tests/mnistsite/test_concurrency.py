@@ -4,8 +4,12 @@ from concurrent.futures import ThreadPoolExecutor
 from http.client import HTTPConnection
 from urllib.parse import urlparse
 
+import pytest
+
 from recognizer.models import Prediction
 from tests.images import encode, mnist_sample, render
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CONCURRENT = 200
 

@@ -76,6 +76,8 @@ def test_health_says_why_when_no_model_can_be_loaded(client, settings, tmp_path)
     served_model_reset()
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_a_dead_database_gives_503_json_and_the_server_keeps_running(tmp_path):
     """A real server process whose database does not answer: 503 JSON, no crash, no stack trace."""
     import socket

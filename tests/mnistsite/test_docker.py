@@ -2,7 +2,11 @@ import json
 import shutil
 import subprocess
 
+import pytest
+
 from tests.conftest import ROOT
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def compose_config() -> dict:

@@ -7,6 +7,8 @@ import pytest
 from mnistsite.runtime import broker_url_choose
 from tests.conftest import ROOT
 
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
 
 def settings_import(**env) -> subprocess.CompletedProcess:
     base = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}
@@ -50,7 +52,7 @@ def test_development_needs_no_settings_at_all():
 def test_broker_falls_back_to_embedded_when_redis_does_not_answer():
     url, embedded = broker_url_choose("redis://127.0.0.1:1/0", fallback=True)
     assert embedded
-    assert url.startswith("sqla+sqlite:///")
+    assert url.startswith("embedded+sqlite:///")
 
 
 def test_broker_keeps_redis_when_fallback_is_off():

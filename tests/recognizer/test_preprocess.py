@@ -1,6 +1,6 @@
 """recognizer.preprocess: image bytes -> MNIST-style 28x28, or a rejection with a reason.
 
-Fixtures are drawn here with Pillow (strokes of a 7, a 4, a two-part 5, a 0) on
+Fixtures are drawn with Pillow (tests.images.ink_mask: a 7, a 4, a two-part 5, a 0) on
 the backgrounds people upload: transparent canvases, white and dark canvases,
 paper with uneven light and noise, coloured paper with blue ink; saved in every
 mode and format the API accepts.
@@ -23,38 +23,9 @@ from recognizer.preprocess import (
     preprocess_pil,
     to_png,
 )
+from tests.images import STROKE_DIGITS, ink_mask
 
 SIDE = 280
-
-# Strokes in unit coordinates (x, y in 0..1): polylines, or ("ellipse", box).
-DIGITS = {
-    "7": [[(0.30, 0.25), (0.70, 0.25), (0.45, 0.80)]],
-    "4": [[(0.60, 0.80), (0.60, 0.20), (0.30, 0.60), (0.72, 0.60)]],
-    # A 5 drawn in two strokes: the top bar does not touch the body.
-    "5": [
-        [(0.40, 0.22), (0.68, 0.22)],
-        [(0.38, 0.30), (0.36, 0.48), (0.55, 0.46), (0.64, 0.58), (0.60, 0.72), (0.45, 0.78), (0.34, 0.72)],
-    ],
-    "0": [("ellipse", (0.35, 0.22, 0.65, 0.78))],
-}
-
-
-def ink_mask(digit: str = "7", side: int = SIDE, width: float = 0.05) -> Image.Image:
-    """The digit as an 'L' mask: 255 where the ink is, anti-aliased by drawing at 4x."""
-    big = side * 4
-    mask = Image.new("L", (big, big), 0)
-    pen = ImageDraw.Draw(mask)
-    w = max(1, int(width * big))
-    for stroke in DIGITS[digit]:
-        if stroke[0] == "ellipse":
-            x0, y0, x1, y1 = (v * big for v in stroke[1])
-            pen.ellipse((x0, y0, x1, y1), outline=255, width=w)
-        else:
-            points = [(x * big, y * big) for x, y in stroke]
-            pen.line(points, fill=255, width=w, joint="curve")
-            for x, y in points:  # round caps
-                pen.ellipse((x - w / 2, y - w / 2, x + w / 2, y + w / 2), fill=255)
-    return mask.resize((side, side), Image.Resampling.BOX)
 
 
 def compose(mask: Image.Image, background: str, seed: int = 0) -> Image.Image:
@@ -152,7 +123,7 @@ def similarity(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.fixture(scope="module")
 def reference():
     """What each clean digit (white ink on black, L, no compression) comes out as."""
-    return {d: preprocess_pil(compose(ink_mask(d), "dark")).pixels for d in DIGITS}
+    return {d: preprocess_pil(compose(ink_mask(d), "dark")).pixels for d in STROKE_DIGITS}
 
 
 # (background, mode, format): the uploads we must read as a digit.

@@ -4,7 +4,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from recognizer.preprocess import ImageDecodeError, preprocess_images, preprocess_pil
-from tests.images import mnist_sample, render
+from tests.images import mnist_number, mnist_sample, render
 
 
 def small_grey_images() -> list[Image.Image]:
@@ -62,6 +62,23 @@ def test_mixed_sizes_and_modes_keep_their_order_and_results():
     ]
     for one, many in zip([preprocess_pil(image) for image in images], preprocess_images(images), strict=True):
         assert_same(one, many)
+
+
+def test_numbers_in_a_stack_are_rejected_exactly_as_one_by_one():
+    # Numbers and single digits of one size (a batch job's small PNGs): one stack.
+    cases = [([4, 1], 0.25), ([4, 1], 1.2), ([1, 4], -0.05), ([0, 1, 2], 0.1), ([14, 14], 0.6), ([4], 0), ([8], 0)]
+    images = []
+    for indexes, gap in cases:
+        for style in ("paper", "dark"):
+            canvas = Image.new("L", (96, 48), 255 if style == "paper" else 0)
+            canvas.paste(mnist_number(indexes, gap=gap, height=24, style=style).convert("L"))
+            images.append(canvas)
+    expected = [preprocess_pil(image) for image in images]
+    results = preprocess_images(images)
+    for one, many in zip(expected, results, strict=True):
+        assert_same(one, many)
+    several = [bool(result.reason and result.reason.startswith("several digits")) for result in results]
+    assert several == [True] * 10 + [False] * 4
 
 
 def test_a_damaged_image_gets_its_error_in_the_list_and_the_others_their_results():

@@ -1,12 +1,17 @@
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from mnistsite.health import safe_broker_url
+from mnistsite.health import broker_check, database_check, safe_broker_url
 
 
 class Command(BaseCommand):
-    help = "Print which database and Celery broker this configuration uses."
+    help = "Print which database and Celery broker this configuration uses; with --check, that both answer."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--check", action="store_true", help="Connect to the database and the broker; fail in one line if not."
+        )
 
     def handle(self, *args, **options):
         db = settings.DATABASES["default"]
@@ -18,6 +23,11 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"database: {vendor} ({where})")
         if settings.CELERY_BROKER_EMBEDDED:
-            self.stdout.write(f"broker:   embedded, no server needed ({safe_broker_url()}); no Redis answered")
+            self.stdout.write(f"broker:   embedded, no server needed ({safe_broker_url()})")
         else:
             self.stdout.write(f"broker:   {safe_broker_url()}")
+        if options["check"]:
+            # A worker cannot start without both: say so here, in one line, not in its traceback.
+            for error in (database_check(), broker_check(use_cache=False, detail=True)):
+                if error:
+                    raise CommandError(f"cannot start: {error}")
