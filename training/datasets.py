@@ -12,6 +12,7 @@ import inspect
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,9 @@ DEFAULT_EXTRAS: dict[str, int] = {
     "blobs": 1000,
 }
 MAX_ATTEMPTS_FACTOR = 3  # give up on a generator after 3x its count of rejections
+PROGRESS_POLL_SECONDS = 0.5  # how often the parent reads the pool's count of images made
+# Told of generated images: (message, done, total).
+Made = Callable[[str, int, int], None]
 
 
 def _source_digest() -> str:
@@ -46,7 +50,22 @@ def _to_uint8(pixels: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(pixels * 255.0), 0, 255).astype(np.uint8)
 
 
-def _generate(images, count: int, name: str) -> tuple[list[np.ndarray], list[int]]:
+# In a pool process: a counter shared with the parent, which reads it to show progress.
+_made = None
+
+
+def _pool_init(counter) -> None:
+    global _made
+    _made = counter
+
+
+def _count_one() -> None:
+    if _made is not None:
+        with _made.get_lock():
+            _made.value += 1
+
+
+def _generate(images, count: int, name: str, made: Callable[[], None]) -> tuple[list[np.ndarray], list[int]]:
     xs: list[np.ndarray] = []
     ys: list[int] = []
     rejected = 0
@@ -59,6 +78,7 @@ def _generate(images, count: int, name: str) -> tuple[list[np.ndarray], list[int
             continue
         xs.append(_to_uint8(pixels))
         ys.append(label)
+        made()
         if len(xs) >= count:
             break
     if len(xs) < count:
@@ -68,7 +88,9 @@ def _generate(images, count: int, name: str) -> tuple[list[np.ndarray], list[int
     return xs, ys
 
 
-def _generate_one(name: str, count: int, seed: int, index: int) -> tuple[list[np.ndarray], list[int]]:
+def _generate_one(
+    name: str, count: int, seed: int, index: int, made: Callable[[], None] = _count_one
+) -> tuple[list[np.ndarray], list[int]]:
     rng = np.random.default_rng([seed, index])
     if name == "font_digits":
         stream = (negatives.font_digit(rng) for _ in iter(int, 1))
@@ -79,25 +101,43 @@ def _generate_one(name: str, count: int, seed: int, index: int) -> tuple[list[np
         stream = ((generator(rng), NOT_A_DIGIT) for _ in iter(int, 1))
     else:
         raise ValueError(f"unknown generator {name!r}")
-    return _generate(stream, count, name)
+    return _generate(stream, count, name, made)
 
 
-def extras_generate(*, counts: dict[str, int], seed: int, processes: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def extras_generate(
+    *, counts: dict[str, int], seed: int, processes: int = 1, on_progress: Made | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Generate the extra images (uint8, (N, 28, 28)) and labels (0-9 for typed digits, 10 otherwise).
 
     Each generator has its own random stream, so the result does not depend on ``processes``.
+    ``on_progress(message, done, total)`` hears of the images as they are made.
     """
     jobs = [(name, count, seed, index) for index, (name, count) in enumerate(sorted(counts.items())) if count > 0]
+    total = sum(job[1] for job in jobs)
+    tell = on_progress or (lambda message, done, total: None)
     import multiprocessing
 
     # A Celery prefork child is daemonic and may not start processes of its own.
     if multiprocessing.current_process().daemon:
         processes = 1
     if processes > 1 and len(jobs) > 1:
-        with multiprocessing.get_context("spawn").Pool(processes) as pool:
-            results = pool.starmap(_generate_one, jobs)
+        context = multiprocessing.get_context("spawn")
+        made = context.Value("l", 0)
+        with context.Pool(processes, initializer=_pool_init, initargs=(made,)) as pool:
+            pending = pool.starmap_async(_generate_one, jobs)
+            while not pending.ready():
+                pending.wait(PROGRESS_POLL_SECONDS)
+                tell(f"in {processes} processes", made.value, total)
+            results = pending.get()
     else:
-        results = [_generate_one(*job) for job in jobs]
+        done = 0
+
+        def made_here() -> None:
+            nonlocal done
+            done += 1
+            tell("in this process", done, total)
+
+        results = [_generate_one(*job, made=made_here) for job in jobs]
     xs = [x for gx, _ in results for x in gx]
     ys = [y for _, gy in results for y in gy]
     if not xs:
@@ -106,7 +146,12 @@ def extras_generate(*, counts: dict[str, int], seed: int, processes: int = 1) ->
 
 
 def extras_load(
-    *, counts: dict[str, int] | None = None, seed: int, cache_dir: Path | None, processes: int = 2
+    *,
+    counts: dict[str, int] | None = None,
+    seed: int,
+    cache_dir: Path | None,
+    processes: int = 2,
+    on_progress: Made | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Generated extras, from the cache when present."""
     counts = dict(DEFAULT_EXTRAS if counts is None else counts)
@@ -114,13 +159,17 @@ def extras_load(
         json.dumps({"counts": counts, "seed": seed, "source": _source_digest()}, sort_keys=True).encode()
     ).hexdigest()[:16]
     path = None if cache_dir is None else Path(cache_dir) / f"extras-{key}.npz"
+    tell = on_progress or (lambda message, done, total: None)
     if path is not None and path.is_file():
         with np.load(path) as cached:
-            return cached["x"], cached["y"]
+            x, y = cached["x"], cached["y"]
+        tell(f"from the cache {path}", len(x), len(x))
+        return x, y
     started = time.monotonic()
-    x, y = extras_generate(counts=counts, seed=seed, processes=processes)
+    x, y = extras_generate(counts=counts, seed=seed, processes=processes, on_progress=on_progress)
     logger.info("generated %d extra images in %.0f s", len(x), time.monotonic() - started)
     if path is not None:
+        tell(f"saving them to {path}", len(x), len(x))
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
         np.savez_compressed(tmp, x=x, y=y)
@@ -140,9 +189,10 @@ def training_set_build(
     seed: int,
     cache_dir: Path | None,
     counts: dict[str, int] | None = None,
+    on_progress: Made | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """MNIST training images plus the generated extras, shuffled (uint8 images, uint8 labels)."""
-    x_extra, y_extra = extras_load(counts=counts, seed=seed, cache_dir=cache_dir)
+    x_extra, y_extra = extras_load(counts=counts, seed=seed, cache_dir=cache_dir, on_progress=on_progress)
     x = np.concatenate([x_mnist.astype(np.uint8), x_extra])
     y = np.concatenate([y_mnist.astype(np.uint8), y_extra])
     order = np.random.default_rng(seed).permutation(len(x))

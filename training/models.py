@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from training.progress import PHASE_CHOICES, TRAINING
+
 
 class TrainingJob(models.Model):
     class Status(models.TextChoices):
@@ -19,6 +21,12 @@ class TrainingJob(models.Model):
     loss = models.FloatField(null=True, blank=True)
     accuracy = models.FloatField(null=True, blank=True)
     val_accuracy = models.FloatField(null=True, blank=True)
+    phase = models.CharField(max_length=16, choices=PHASE_CHOICES, blank=True, help_text="What the run is doing now.")
+    step = models.PositiveIntegerField(default=0, help_text="How far the phase got: batch, image or byte.")
+    steps = models.PositiveIntegerField(default=0, help_text="Of how many (0: not counted); per epoch in training.")
+    progress_message = models.CharField(max_length=255, blank=True)
+    eta_seconds = models.FloatField(null=True, blank=True, help_text="Time left in this phase, from measured rates.")
+    phases = models.JSONField(default=list, blank=True, help_text="Phases reached, in order, with their seconds.")
     log_tail = models.TextField(blank=True)
     error = models.TextField(blank=True)
     worker = models.CharField(max_length=255, blank=True, help_text="host:pid of the process running it.")
@@ -37,6 +45,53 @@ class TrainingJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+    @property
+    def progress_text(self) -> str:
+        """One line saying how far it got: "Training: epoch 2/4, batch 120/469, about 1 min 5 s left"."""
+        return self.progress_line(message=True)
+
+    @property
+    def progress_summary(self) -> str:
+        """The same without the message, which may name server paths: for the public page."""
+        return self.progress_line(message=False)
+
+    def progress_line(self, *, message: bool) -> str:
+        if not self.phase:
+            return self.get_status_display()
+        parts = []
+        if self.phase == TRAINING and self.epochs:
+            parts.append(f"epoch {min(self.epoch + 1, self.epochs)}/{self.epochs}")
+            if self.steps:
+                parts.append(f"batch {self.step}/{self.steps}")
+        elif self.steps:
+            parts.append(f"{self.step:,} of {self.steps:,}")
+        if message and self.progress_message and self.phase != TRAINING:
+            parts.append(self.progress_message)
+        if self.eta_seconds is not None and not self.is_finished:
+            parts.append(f"about {duration_text(self.eta_seconds)} left")
+        return self.get_phase_display() + (": " + ", ".join(parts) if parts else "")
+
+    @property
+    def fraction_done(self) -> float | None:
+        """How much of the current phase is done (training: of all its epochs), or None."""
+        if self.phase == TRAINING and self.epochs and self.steps:
+            return min(1.0, (self.epoch * self.steps + self.step) / (self.epochs * self.steps))
+        if self.steps:
+            return min(1.0, self.step / self.steps)
+        return None
+
+
+def duration_text(seconds: float) -> str:
+    """75 -> "1 min 15 s"; 3700 -> "1 h 2 min"."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
 
 
 class ModelVersion(models.Model):

@@ -2,12 +2,16 @@
 
 import json
 import logging
+import threading
+import time
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from training import progress as phases
 from training.models import ModelVersion, TrainingJob
 
 logger = logging.getLogger(__name__)
@@ -78,8 +82,10 @@ def model_version_ensure_default() -> ModelVersion | None:
 # --- Training jobs -------------------------------------------------------------------
 
 LOG_TAIL_CHARS = 4000
-# A running job whose worker has not written for this long is taken for dead.
-HEARTBEAT_STALE_SECONDS = 300
+# The process running a job writes its progress at most this often, and its heartbeat at
+# least this often (settings.TRAINING_HEARTBEAT_STALE_SECONDS must be several times more).
+PROGRESS_WRITE_SECONDS = 1.0
+HEARTBEAT_SECONDS = 10.0
 
 
 def training_job_create(
@@ -120,14 +126,104 @@ def training_job_create(
     return job
 
 
-def _log_append(job: TrainingJob, line: str) -> None:
-    job.log_tail = (job.log_tail + line.rstrip() + "\n")[-LOG_TAIL_CHARS:]
+def _log_tail(tail: str, *lines: str) -> str:
+    return (tail + "".join(line.rstrip() + "\n" for line in lines))[-LOG_TAIL_CHARS:]
+
+
+def _held(job_id: int, worker: str):
+    """The job's row while this run still holds it: running, on this worker. Every write of
+    a run goes through it, so that a run that was failed meanwhile (the reaper) writes nothing."""
+    return TrainingJob.objects.filter(pk=job_id, status=TrainingJob.Status.RUNNING, worker=worker)
+
+
+class TrainingJobWriter(threading.Thread):
+    """In the process running a job, a daemon thread that owns the job's row.
+
+    train() reports into `state` from the training loop (a dict update, no I/O); this
+    thread writes the latest state at most every PROGRESS_WRITE_SECONDS when it changed, and
+    touches the heartbeat at least every HEARTBEAT_SECONDS in any case, so a long fetch, an
+    epoch or the export never looks dead, and the training loop never waits on the database
+    (an SQLite writer may wait for the lock for seconds). `lost` turns true when the row is
+    no longer this run's (failed meanwhile).
+    """
+
+    def __init__(
+        self, *, job: TrainingJob, write_every: float = PROGRESS_WRITE_SECONDS, beat_every: float = HEARTBEAT_SECONDS
+    ):
+        super().__init__(name=f"training-job-{job.pk}", daemon=True)
+        self.job_id, self.worker, self.log_tail = job.pk, job.worker, job.log_tail
+        self.write_every, self.beat_every = write_every, beat_every
+        self.state = phases.ProgressState(phase=job.phase or phases.STARTING, message=job.progress_message)
+        self.lost = False
+        self._lines: list[str] = []
+        self._lines_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._written_version = -1
+
+    def log(self, line: str) -> None:
+        with self._lines_lock:
+            self._lines.append(line)
+
+    def run(self) -> None:
+        last_write = 0.0
+        try:
+            while not self._stopping.wait(self.write_every):
+                changed = self.state.version != self._written_version or self._lines
+                if changed or time.monotonic() - last_write >= self.beat_every:
+                    self._write_safely()
+                    last_write = time.monotonic()
+        finally:
+            connection.close()  # this thread's own connection
+
+    def stop(self) -> None:
+        """Stop the thread and write the last state (from the caller's thread)."""
+        self._stopping.set()
+        self.join(timeout=60)
+        self._write_safely()
+
+    def _write_safely(self) -> None:
+        try:
+            self.write()
+        except Exception:  # the database may be away for a moment: the next beat tries again
+            logger.exception("could not write the progress of training job %s", self.job_id)
+
+    def write(self) -> None:
+        version, values, reached = self.state.snapshot()
+        with self._lines_lock:
+            lines, self._lines = self._lines, []
+        log_tail = _log_tail(self.log_tail, *lines)
+        fields = {
+            "phase": values["phase"] or "",
+            "step": values["step"] or 0,
+            "steps": values["steps"] or 0,
+            "progress_message": (values["message"] or "")[:255],
+            "eta_seconds": values["eta_seconds"],
+            "phases": reached,
+            "heartbeat": timezone.now(),
+        }
+        for key in ("epoch", "epochs", "loss", "accuracy", "val_accuracy"):
+            if values[key] is not None:
+                fields[key] = values[key]
+        if lines:
+            fields["log_tail"] = log_tail
+        try:
+            updated = _held(self.job_id, self.worker).update(**fields)
+        except Exception:
+            with self._lines_lock:  # not written: keep the lines for the next try
+                self._lines[:0] = lines
+            raise
+        if updated:
+            self.log_tail, self._written_version = log_tail, version
+        elif not self.lost:
+            self.lost = True
+            logger.warning("training job %s is no longer this run's (failed meanwhile); it keeps training", self.job_id)
 
 
 def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob:
     """Train for a queued job: progress on the row, a ModelVersion at the end, activated by the job's rule.
 
-    Safe to call twice: only a queued job is started.
+    Safe to call twice: only a queued job is started. Once started, every write is
+    conditional on the job still being this run's (see _held).
     """
     from training.train import train
 
@@ -139,26 +235,28 @@ def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob:
         job.status = TrainingJob.Status.RUNNING
         job.started = timezone.now()
         job.worker = worker
-        _log_append(job, f"started on {worker or 'this process'}")
+        job.phase = phases.STARTING
+        job.progress_message = f"on {worker or 'this process'}"
+        job.phases = [{"phase": phases.STARTING, "seconds": None}]
+        job.log_tail = _log_tail(job.log_tail, f"started on {worker or 'this process'}")
         job.save()
 
+    writer = TrainingJobWriter(job=job)
+
     def on_epoch(progress: dict) -> None:
-        job.epoch = progress["epoch"]
-        job.epochs = progress["epochs"]
-        job.loss = progress.get("loss")
-        job.accuracy = progress.get("accuracy")
-        job.val_accuracy = progress.get("val_accuracy")
-        _log_append(
-            job,
-            f"epoch {job.epoch}/{job.epochs} loss={job.loss:.4f} accuracy={job.accuracy:.4f}"
-            + (f" val_accuracy={job.val_accuracy:.4f}" if job.val_accuracy is not None else ""),
+        writer.state.report(**progress)
+        writer.log(
+            f"epoch {progress['epoch']}/{progress['epochs']} loss={progress['loss']:.4f}"
+            f" accuracy={progress['accuracy']:.4f}"
+            + (f" val_accuracy={progress['val_accuracy']:.4f}" if progress.get("val_accuracy") is not None else "")
         )
-        job.save(update_fields=["epoch", "epochs", "loss", "accuracy", "val_accuracy", "log_tail", "heartbeat"])
 
     params = job.params
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     version_name = f"{stamp}-{job.preset}-job{job.pk}"
     output_dir = Path(settings.MODEL_DIR) / "versions" / version_name
+    writer.start()
+    finished = False
     try:
         metrics = train(
             preset=job.preset,
@@ -169,54 +267,121 @@ def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob:
             output_dir=output_dir,
             mnist_dir=Path(settings.MNIST_DIR),
             on_epoch=on_epoch,
+            on_progress=writer.state.report,
             command=params.get("command") or f"manage.py train_model --preset {job.preset}",
             version=version_name,
         )
-        version = model_version_register(directory=output_dir, version=version_name, training_job=job)
-        _log_append(job, f"test accuracy {metrics['accuracy']:.4f}; registered {version.version}")
-        if job.activate != "never":
-            try:
-                model_version_activate(version=version, force=job.activate == "force")
-                _log_append(job, f"activated {version.version}")
-            except ActivationRefused as exc:
-                _log_append(job, f"not activated: {exc}")
-    except Exception as exc:
+        finished = True
+    except BaseException as exc:  # an interrupt or a worker's shutdown ends the job too
         logger.exception("training job %s failed", job.pk)
-        job.status = TrainingJob.Status.FAILED
-        job.error = f"{exc.__class__.__name__}: {exc}"
-        job.finished = timezone.now()
-        _log_append(job, f"failed: {job.error}")
-        job.save()
+        writer.state.finish()
+        writer.stop()
+        _training_job_end_failed(job=job, error=f"{exc.__class__.__name__}: {exc}")
         raise
-    job.status = TrainingJob.Status.SUCCEEDED
-    job.finished = timezone.now()
-    job.save()
-    return job
+    finally:
+        if writer.is_alive():  # stopped in every case: no thread beats for a run that ended
+            writer.state.finish(phase=phases.DONE if finished else None)
+            writer.stop()
+    return _training_job_end_succeeded(job=job, output_dir=output_dir, version_name=version_name, metrics=metrics)
+
+
+def _training_job_end_failed(*, job: TrainingJob, error: str) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        current = TrainingJob.objects.select_for_update().get(pk=job.pk)
+        if current.status == TrainingJob.Status.RUNNING and current.worker == job.worker:
+            current.status = TrainingJob.Status.FAILED
+            current.error = error
+            current.log_tail = _log_tail(current.log_tail, f"failed: {error}")
+        else:  # failed meanwhile: keep that record, and say how the run ended
+            current.log_tail = _log_tail(current.log_tail, f"the run went on after that, and ended with {error}")
+        current.finished = current.finished or now
+        current.save(update_fields=["status", "error", "log_tail", "finished", "heartbeat"])
+
+
+def _training_job_end_succeeded(*, job: TrainingJob, output_dir: Path, version_name: str, metrics: dict) -> TrainingJob:
+    # Registered even when the job was failed meanwhile (its worker looked dead, yet the run
+    # finished): the model is complete and evaluated, and a version row keeps its files
+    # findable from the job instead of leaving an orphan folder. It is never activated then:
+    # that stays a person's decision. Registering reads metrics.json, so it happens before
+    # the transaction below (no file I/O inside a transaction).
+    version = model_version_register(directory=output_dir, version=version_name, training_job=job)
+    with transaction.atomic():
+        current = TrainingJob.objects.select_for_update().get(pk=job.pk)
+        lines = [f"test accuracy {metrics['accuracy']:.4f}; registered {version.version}"]
+        if current.status != TrainingJob.Status.RUNNING or current.worker != job.worker:
+            logger.warning(
+                "training job %s finished after it was marked %s; registered %s without activating it",
+                job.pk,
+                current.status,
+                version.version,
+            )
+            lines.append(
+                f"the run finished after the job was marked {current.status} ({current.error}); "
+                f"{version.version} is registered but was not activated: activate it by hand if wanted"
+            )
+            current.log_tail = _log_tail(current.log_tail, *lines)
+            current.save(update_fields=["log_tail"])
+            return current
+        if current.activate != "never":
+            try:
+                model_version_activate(version=version, force=current.activate == "force")
+                lines.append(f"activated {version.version}")
+            except ActivationRefused as exc:
+                lines.append(f"not activated: {exc}")
+        current.status = TrainingJob.Status.SUCCEEDED
+        current.finished = timezone.now()
+        current.log_tail = _log_tail(current.log_tail, *lines)
+        current.save()
+    return current
 
 
 def training_job_fail(*, job_id: int, error: str) -> None:
-    """Mark a job failed unless it already finished (the failure handler of the task)."""
+    """Mark a job failed unless it already finished (the task's failure signal: a killed pool process)."""
+    now = timezone.now()
     TrainingJob.objects.filter(pk=job_id, status__in=[TrainingJob.Status.QUEUED, TrainingJob.Status.RUNNING]).update(
-        status=TrainingJob.Status.FAILED, error=error[:2000], finished=timezone.now()
+        status=TrainingJob.Status.FAILED, error=error[:2000], finished=now, heartbeat=now
     )
 
 
-def training_jobs_reap(*, host: str | None = None) -> int:
-    """Mark failed the running jobs whose worker is gone: those of `host` (a worker just
-    started there, so whatever ran before died) or those whose heartbeat went stale."""
-    from datetime import timedelta
+def _worker_hostname(worker: str) -> str:
+    """The Celery node name in "name@host:pid"; "" for a run with no Worker row (--sync, tests)."""
+    hostname = worker.rpartition(":")[0] if ":" in worker else worker
+    return hostname if "@" in hostname else ""
 
-    running = TrainingJob.objects.filter(status=TrainingJob.Status.RUNNING)
-    stale = running.filter(heartbeat__lt=timezone.now() - timedelta(seconds=HEARTBEAT_STALE_SECONDS))
-    reaped = stale.update(
-        status=TrainingJob.Status.FAILED,
-        error="the worker stopped answering (killed or crashed)",
-        finished=timezone.now(),
-    )
-    if host:
-        reaped += running.filter(worker__startswith=f"{host}:").update(
+
+def training_jobs_reap() -> int:
+    """Mark failed the running jobs whose heartbeat is stale and whose worker does not answer.
+
+    A stale heartbeat alone is not enough for a Celery worker's job: the worker may be
+    alive and busy (its Worker row says so). A worker restarted under the same name since
+    the job started is a new process that does not hold the job. A run with no Worker row
+    (--sync) is judged by its heartbeat alone. Called by every worker's heartbeat thread.
+    """
+    from mnistsite.workers import worker_is_alive
+
+    now = timezone.now()
+    stale_before = now - timedelta(seconds=settings.TRAINING_HEARTBEAT_STALE_SECONDS)
+    stale = TrainingJob.objects.filter(status=TrainingJob.Status.RUNNING, heartbeat__lt=stale_before)
+    reaped = 0
+    for job in stale.only("pk", "worker", "started", "heartbeat", "log_tail"):
+        hostname = _worker_hostname(job.worker)
+        if hostname and worker_is_alive(hostname, since=job.started):
+            continue
+        if not hostname:
+            why = f"{job.worker or 'its process'} stopped writing (killed or crashed)"
+        elif worker_is_alive(hostname):
+            why = f"worker {hostname} was restarted since the job started"
+        else:
+            why = f"worker {hostname} stopped answering (killed or crashed)"
+        error = f"{why}; no heartbeat since {job.heartbeat:%Y-%m-%d %H:%M:%S %Z}"
+        # Still stale and running: a heartbeat that came in meanwhile wins.
+        reaped += stale.filter(pk=job.pk).update(
             status=TrainingJob.Status.FAILED,
-            error="the worker running this job was restarted before it finished",
-            finished=timezone.now(),
+            error=error,
+            finished=now,
+            log_tail=_log_tail(job.log_tail, f"marked failed: {error}"),
         )
+    if reaped:
+        logger.warning("marked %d training job(s) failed: their worker is gone", reaped)
     return reaped

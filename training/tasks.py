@@ -1,9 +1,14 @@
-"""Celery tasks of the training queue: thin wrappers over training.services."""
+"""Celery tasks of the training queue: thin wrappers over training.services.
+
+Jobs held by a dead worker are failed by training.services.training_jobs_reap, which every
+worker's heartbeat thread runs (settings.WORKER_SWEEPS).
+"""
 
 import os
 
+from billiard.exceptions import WorkerLostError
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import task_failure
 
 from training import services
 
@@ -21,7 +26,9 @@ def train_model_task(self, job_id: int) -> None:
     services.training_job_run(job_id=job_id, worker=f"{self.request.hostname}:{os.getpid()}")
 
 
-@worker_ready.connect
-def reap_jobs_of_dead_worker(sender=None, **kwargs) -> None:
-    """Worker names are unique, so a worker starting under a name means its predecessor died."""
-    services.training_jobs_reap(host=getattr(sender, "hostname", None))
+@task_failure.connect(sender=train_model_task)
+def training_job_lost(sender=None, args=None, exception=None, **kwargs) -> None:
+    """The pool process running a job died (killed, out of memory): its worker lives on and
+    keeps beating, so the reaper would keep the job; the worker's main process says it here."""
+    if isinstance(exception, WorkerLostError) and args:
+        services.training_job_fail(job_id=args[0], error=f"the process running the job died: {exception}")

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from training import datasets
+from training import progress as phases
 from training.architectures import NUM_CLASSES, architecture_build
 from training.data import load_mnist, mnist_checksums
 
@@ -195,13 +196,28 @@ def digit_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(probabilities[:, :10], axis=1) == labels))
 
 
-def _progress_callback(x_val, y_val, on_epoch, epochs: int, history: list[dict]):
+def _progress_callback(x_val, y_val, on_epoch, report: phases.Report, *, epochs: int, steps: int, history: list[dict]):
     import keras
 
+    clock = phases.BatchClock(epochs=epochs, steps=steps)
+
     class Progress(keras.callbacks.Callback):
+        # Called after every batch: a clock reading and a dict update, no I/O (the job's
+        # writer thread stores the latest state at most once a second).
+        def on_epoch_begin(self, epoch, logs=None):
+            self.current_epoch = epoch
+            clock.epoch_begin()
+            report(step=0, steps=steps, message=f"epoch {epoch + 1}/{epochs}")
+
+        def on_train_batch_end(self, batch, logs=None):
+            clock.batch_end()
+            report(step=batch + 1, eta_seconds=clock.eta(epoch=self.current_epoch, step=batch + 1))
+
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
+            report(message=f"epoch {epoch + 1}/{epochs}: checking on the MNIST test set")
             probs = self.model.predict(x_val, batch_size=1000, verbose=0)
+            clock.epoch_end()
             progress = {
                 "epoch": epoch + 1,
                 "epochs": epochs,
@@ -220,6 +236,12 @@ def _progress_callback(x_val, y_val, on_epoch, epochs: int, history: list[dict])
                 progress["val_accuracy"],
                 progress["seconds"],
             )
+            report(
+                epoch=epoch + 1,
+                step=0,
+                message=f"epoch {epoch + 1}/{epochs} done",
+                eta_seconds=clock.eta(epoch=epoch + 1, step=0) if epoch + 1 < epochs else 0.0,
+            )
             if on_epoch is not None:
                 on_epoch({k: progress[k] for k in ("epoch", "epochs", "loss", "accuracy", "val_accuracy")})
 
@@ -237,6 +259,7 @@ def train(
     output_dir: Path,
     mnist_dir: Path,
     on_epoch: Callable[[dict], None] | None = None,
+    on_progress: phases.Report | None = None,
     command: str = "",
     version: str = "",
     train_size: int | None = None,
@@ -246,11 +269,13 @@ def train(
 
     Writes model.keras, model.tflite, metrics.json and the plots. ``cache_dir``
     (generated images) defaults to ``generated/`` next to ``mnist_dir``.
+    ``on_progress(**fields)`` hears the phase (training.progress) and how far it got,
+    often (every batch): it must be cheap.
     """
-    import keras
-    import tensorflow as tf
+    report = on_progress or phases.no_report
 
-    from training import evaluate, export
+    def fetch_progress(phase: str):
+        return lambda message, done, total: report(phase=phase, message=message, step=done, steps=total)
 
     started = time.monotonic()
     params = preset_resolve(
@@ -260,21 +285,37 @@ def train(
     output_dir.mkdir(parents=True, exist_ok=True)
     mnist_dir = Path(mnist_dir)
     cache_dir = mnist_dir.parent / "generated" if cache_dir is None else Path(cache_dir)
-    keras.utils.set_random_seed(seed)
 
-    x_mnist, y_mnist, x_test, y_test = load_mnist(mnist_dir)
+    # The data first (plain numpy, its own seeds), so that a long fetch or generation
+    # shows as such and not as loading TensorFlow.
+    report(phase=phases.FETCHING, message=f"MNIST into {mnist_dir}")
+    x_mnist, y_mnist, x_test, y_test = load_mnist(mnist_dir, on_progress=fetch_progress(phases.FETCHING))
     if params["train_size"]:
         pick = np.random.default_rng(seed).permutation(len(x_mnist))[: params["train_size"]]
         x_mnist, y_mnist = x_mnist[pick], y_mnist[pick]
     counts = datasets.extras_scaled(datasets.DEFAULT_EXTRAS, params["extras_fraction"])
+    report(phase=phases.GENERATING, message=f"{sum(counts.values())} images", steps=sum(counts.values()))
     x_train, y_train = datasets.training_set_build(
-        x_mnist=x_mnist, y_mnist=y_mnist, seed=EXTRAS_SEED, cache_dir=cache_dir, counts=counts
+        x_mnist=x_mnist,
+        y_mnist=y_mnist,
+        seed=EXTRAS_SEED,
+        cache_dir=cache_dir,
+        counts=counts,
+        on_progress=fetch_progress(phases.GENERATING),
     )
     logger.info(
         "training on %d images (%d MNIST, %d generated)", len(x_train), len(x_mnist), len(x_train) - len(x_mnist)
     )
     x_val = (x_test.astype(np.float32) / 255.0)[..., None]
 
+    report(phase=phases.PREPARING, message="loading TensorFlow")
+    import keras
+    import tensorflow as tf
+
+    from training import evaluate, export
+
+    keras.utils.set_random_seed(seed)
+    report(message=f"building {params['architecture']}")
     model = architecture_build(params["architecture"], **params["model_options"])
     steps_per_epoch = math.ceil(len(x_train) / params["batch_size"])
     model_compile(
@@ -294,17 +335,25 @@ def train(
         augment=params["augment"],
     )
     history: list[dict] = []
+    report(phase=phases.TRAINING, epoch=0, epochs=params["epochs"], steps=steps_per_epoch)
     fit_started = time.monotonic()
     model.fit(
         train_ds,
         epochs=params["epochs"],
         verbose=0,
-        callbacks=[_progress_callback(x_val, y_test, on_epoch, params["epochs"], history)],
+        callbacks=[
+            _progress_callback(
+                x_val, y_test, on_epoch, report, epochs=params["epochs"], steps=steps_per_epoch, history=history
+            )
+        ],
     )
     fit_seconds = time.monotonic() - fit_started
 
+    report(phase=phases.EXPORTING, message="predicting the MNIST test set", step=0, steps=4)
     probabilities = model.predict(x_val, batch_size=1000, verbose=0)
+    report(message="exporting model.keras and model.tflite", step=1)
     paths = export.model_export(model, output_dir)
+    report(message="checking that TFLite agrees with Keras", step=2)
     parity = export.check_parity(model, paths["tflite"], x_val)
     metrics = evaluate.metrics_build(
         probabilities=probabilities,
@@ -331,9 +380,11 @@ def train(
             "keras": keras.__version__,
         },
     )
+    report(message="writing the reports", step=3)
     evaluate.plots_write(
         output_dir, probabilities=probabilities, labels=y_test, images=x_test, history=history, metrics=metrics
     )
+    report(step=4)
     metrics["wall_seconds"] = round(time.monotonic() - started, 1)
     evaluate.metrics_write(output_dir, metrics)
     logger.info("test accuracy %.4f in %.0f s; wrote %s", metrics["accuracy"], metrics["wall_seconds"], output_dir)

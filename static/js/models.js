@@ -35,15 +35,23 @@
       status.appendChild(badge);
       row.appendChild(status);
       var progressCell = cell("");
+      // One bar for the phase under way (over all epochs while training); no value, an
+      // indeterminate bar, when the phase does not count its steps.
       var bar = document.createElement("progress");
-      bar.max = job.epochs || 1;
-      bar.value = job.epoch || 0;
-      bar.setAttribute("aria-label", "Job " + job.id + " epochs done");
+      if (job.fraction_done !== null && job.fraction_done !== undefined) {
+        bar.max = 1;
+        bar.value = job.fraction_done;
+      }
+      bar.setAttribute("aria-label", "Job " + job.id + ": " + job.progress_text);
       var label = document.createElement("span");
-      label.className = "small";
-      label.textContent = " epoch " + job.epoch + "/" + (job.epochs || "?");
+      label.className = "small job-progress";
+      label.textContent = " " + job.progress_text;
+      var epochs = document.createElement("span");
+      epochs.className = "small muted";
+      epochs.textContent = " (epoch " + job.epoch + "/" + (job.epochs || "?") + ")";
       progressCell.appendChild(bar);
       progressCell.appendChild(label);
+      progressCell.appendChild(epochs);
       row.appendChild(progressCell);
       row.appendChild(cell(fixed(job.accuracy), "num"));
       row.appendChild(cell(fixed(job.val_accuracy), "num"));

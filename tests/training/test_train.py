@@ -21,7 +21,7 @@ ARTIFACTS = [
 def tiny_run(tmp_path_factory):
     """One small real training run (the tiny preset: 2000 MNIST images, 1 epoch), shared by the tests below."""
     output_dir = tmp_path_factory.mktemp("run")
-    progress = []
+    progress, reports = [], []
     metrics = train(
         preset="tiny",
         seed=1,
@@ -29,20 +29,25 @@ def tiny_run(tmp_path_factory):
         mnist_dir=ROOT / "data" / "mnist",
         cache_dir=tmp_path_factory.mktemp("cache"),
         on_epoch=progress.append,
+        on_progress=lambda **fields: reports.append(fields),
         command="pytest tiny run",
         version="test-tiny",
     )
-    return output_dir, metrics, progress
+    return output_dir, metrics, progress, reports
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_train_writes_all_artifacts(tiny_run):
-    output_dir, _, _ = tiny_run
+    output_dir, _, _, _ = tiny_run
     for name in ARTIFACTS:
         assert (output_dir / name).stat().st_size > 0, name
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_train_reports_metrics_and_writes_them(tiny_run):
-    output_dir, metrics, _ = tiny_run
+    output_dir, metrics, _, _ = tiny_run
     assert json.loads((output_dir / "metrics.json").read_text())["accuracy"] == metrics["accuracy"]
     assert 0.3 < metrics["accuracy"] <= 1.0  # one epoch on 2000 images: far above chance
     assert metrics["command"] == "pytest tiny run" and metrics["preset"] == "tiny" and metrics["seed"] == 1
@@ -51,15 +56,32 @@ def test_train_reports_metrics_and_writes_them(tiny_run):
     assert len(metrics["data_sha256"]) == 4 and metrics["param_count"] > 0 and metrics["wall_seconds"] > 0
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_train_calls_on_epoch_with_progress(tiny_run):
-    _, _, progress = tiny_run
+    _, _, progress, _ = tiny_run
     assert [p["epoch"] for p in progress] == [1]
     assert set(progress[0]) == {"epoch", "epochs", "loss", "accuracy", "val_accuracy"}
     assert progress[0]["epochs"] == 1
 
 
+@pytest.mark.integration
+@pytest.mark.slow
+def test_train_reports_its_phases_in_order_and_every_batch(tiny_run):
+    *_, reports = tiny_run
+    phases = [r["phase"] for r in reports if "phase" in r]
+    assert list(dict.fromkeys(phases)) == ["fetching", "generating", "preparing", "training", "exporting"]
+    steps = next(r["steps"] for r in reports if r.get("phase") == "training")
+    assert [r["step"] for r in reports if "eta_seconds" in r and r.get("step")] == list(range(1, steps + 1))
+    # The ETA is measured from batch times: known after the second batch, and 0 at the end of the last epoch.
+    etas = [r["eta_seconds"] for r in reports if "eta_seconds" in r]
+    assert etas[0] is None and etas[2] is not None and etas[-1] == 0.0
+
+
+@pytest.mark.integration
+@pytest.mark.slow
 def test_exported_tflite_agrees_with_keras_on_the_test_set(tiny_run):
-    _, metrics, _ = tiny_run
+    _, metrics, _, _ = tiny_run
     assert metrics["parity"]["images"] == 10000
     assert metrics["parity"]["argmax_agreement"] >= 0.999
     assert metrics["parity"]["max_abs_diff"] < 1e-4

@@ -1,13 +1,22 @@
+import logging
 import shlex
 import sys
+import threading
 import time
+from datetime import timedelta
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
+from django.utils import timezone
 from tqdm import tqdm
 
 from mnistsite.health import BrokerUnavailable
+from training import progress as phases
 from training import services
-from training.models import TrainingJob
+from training.models import TrainingJob, duration_text
+
+POLL_SECONDS = 1.0  # the job's row changes at most about once a second
 
 
 class Command(BaseCommand):
@@ -32,10 +41,18 @@ class Command(BaseCommand):
             "--wait", action="store_true", help="Follow the queued job with a progress bar until it ends."
         )
         mode.add_argument("--sync", action="store_true", help="Train in this process, without a worker.")
+        mode.add_argument(
+            "--follow", type=int, metavar="JOB", help="Follow an existing job until it ends (start nothing)."
+        )
 
     def handle(self, *args, **options):
         from training.train import PRESETS
 
+        if options["follow"] is not None:
+            if not TrainingJob.objects.filter(pk=options["follow"]).exists():
+                raise CommandError(f"no training job {options['follow']}")
+            self._follow(options["follow"])
+            return
         if options["preset"] not in PRESETS:
             raise CommandError(f"unknown preset {options['preset']!r}; choose from {', '.join(PRESETS)}")
         try:
@@ -53,30 +70,33 @@ class Command(BaseCommand):
             raise CommandError(f"{exc}; start Redis, or train in this process with --sync") from exc
         self.stdout.write(f"training job {job.pk} " + ("running in this process" if options["sync"] else "queued"))
         if options["sync"]:
+            watcher = SyncWatcher(job.pk, JobFollower(self.stdout, self.stderr, queued_note=False))
+            watcher.start()
             try:
                 job = services.training_job_run(job_id=job.pk, worker="sync")
             except Exception as exc:
                 raise CommandError(f"training job {job.pk} failed: {exc}") from exc
+            finally:
+                watcher.stop()
             self._summary(job)
         elif options["wait"]:
             self._follow(job.pk)
 
     def _follow(self, job_id: int) -> None:
-        bar = None
+        follower = JobFollower(self.stdout, self.stderr)
         while True:
-            services.training_jobs_reap()
             job = TrainingJob.objects.get(pk=job_id)
-            if job.epochs and bar is None:
-                bar = tqdm(total=job.epochs, unit="epoch", desc=f"job {job.pk}")
-            if bar is not None:
-                bar.update(job.epoch - bar.n)
-                if job.accuracy is not None:
-                    bar.set_postfix(loss=f"{job.loss:.4f}", acc=f"{job.accuracy:.4f}")
+            if job.status == TrainingJob.Status.RUNNING and job.heartbeat < timezone.now() - timedelta(
+                seconds=settings.TRAINING_HEARTBEAT_STALE_SECONDS
+            ):
+                # Silent for long: let the reaper judge (it also asks whether the worker lives).
+                services.training_jobs_reap()
+                job.refresh_from_db()
+            follower.show(job)
             if job.is_finished:
                 break
-            time.sleep(1.0)
-        if bar is not None:
-            bar.close()
+            time.sleep(POLL_SECONDS)
+        follower.close()
         self._summary(job)
         if job.status == TrainingJob.Status.FAILED:
             raise CommandError(f"training job {job.pk} failed: {job.error}")
@@ -91,3 +111,88 @@ class Command(BaseCommand):
             )
         else:
             self.stdout.write(f"job {job.pk} {job.status}")
+
+
+class JobFollower:
+    """Prints each phase as a line when it starts, and a bar within it: images made, bytes
+    fetched, or batches over all epochs, so that its rate (per batch, not per epoch) and
+    the job's own ETA mean something."""
+
+    def __init__(self, stdout, stderr, *, queued_note: bool = True):
+        self.stdout, self.stderr, self.queued_note = stdout, stderr, queued_note
+        self.phase = self.status = None
+        self.bar = None
+
+    def show(self, job: TrainingJob) -> None:
+        if job.status == TrainingJob.Status.QUEUED and self.status is None and self.queued_note:
+            self.stdout.write(f"job {job.pk} queued: waiting for a worker on the training queue")
+        self.status = job.status
+        if job.phase and job.phase != self.phase:
+            self._bar_close()
+            self.phase = job.phase
+            message = f" ({job.progress_message})" if job.progress_message and job.phase != phases.TRAINING else ""
+            self.stdout.write(f"{job.get_phase_display().lower()}{message}")
+        total, done, unit = self._counts(job)
+        if total and self.bar is None and not job.is_finished:
+            # initial=done: joining halfway does not count what was done before as one burst.
+            # The stream under Django's OutputWrapper, which would end every redraw with a newline.
+            stream = getattr(self.stderr, "_out", self.stderr)
+            self.bar = tqdm(total=total, initial=done, unit=unit, desc=f"job {job.pk}", file=stream, leave=True)
+        if self.bar is not None:
+            if self.bar.total != total and total:
+                self.bar.total = total
+            self.bar.update(max(0, done - self.bar.n))
+            self.bar.set_postfix_str(self._postfix(job), refresh=True)
+
+    def _counts(self, job: TrainingJob) -> tuple[int, int, str]:
+        if job.phase == phases.TRAINING and job.epochs and job.steps:
+            return job.epochs * job.steps, job.epoch * job.steps + job.step, "batch"
+        if job.phase == phases.GENERATING:
+            return job.steps, job.step, "img"
+        if job.phase == phases.FETCHING and job.steps:
+            return job.steps, job.step, "B"
+        return 0, 0, ""
+
+    def _postfix(self, job: TrainingJob) -> str:
+        parts = []
+        if job.phase == phases.TRAINING and job.epochs:
+            parts.append(f"epoch {min(job.epoch + 1, job.epochs)}/{job.epochs}")
+            if job.loss is not None:
+                parts.append(f"loss={job.loss:.4f} acc={job.accuracy:.4f}")
+        if job.eta_seconds is not None and not job.is_finished:
+            parts.append(f"ETA {duration_text(job.eta_seconds)}")
+        return ", ".join(parts)
+
+    def _bar_close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def close(self) -> None:
+        self._bar_close()
+
+
+class SyncWatcher(threading.Thread):
+    """With --sync, shows the job's progress as --wait does, reading the row from a thread
+    while this process trains."""
+
+    def __init__(self, job_id: int, follower: JobFollower):
+        super().__init__(name="train-model-watcher", daemon=True)
+        self.job_id, self.follower = job_id, follower
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopping.wait(POLL_SECONDS):
+                job = TrainingJob.objects.filter(pk=self.job_id).first()
+                if job is not None:
+                    self.follower.show(job)
+        except Exception:  # only a display: training goes on without it
+            logging.getLogger(__name__).exception("could not show the progress of job %s", self.job_id)
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=10)
+        self.follower.close()
