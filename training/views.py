@@ -27,9 +27,6 @@ VERSION_REPORTS = {
 PNG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.png$")
 ACTIVE_JOB_STATUSES = [TrainingJob.Status.QUEUED, TrainingJob.Status.RUNNING]
 
-PARAM_KEYS = ("param_count", "params", "parameters", "n_params", "num_params", "trainable_params")
-SECONDS_KEYS = ("fit_seconds", "train_seconds", "train_time_s", "training_seconds", "wall_seconds")
-
 
 def eda_dir() -> Path:
     return Path(settings.ARTIFACTS_DIR) / "eda"
@@ -84,9 +81,7 @@ COMPARISON_COLUMNS = {
     "params": "Parameters",
     "params_kind": "Parameters are",
     "train_time_s": "Training time (s)",
-    "train_seconds": "Training time (s)",
     "inference_ms_per_image": "Inference (ms/image, batched)",
-    "infer_ms_per_image": "Inference (ms/image)",
     "inference_ms_single": "Inference (ms, one image)",
     "train_size": "Training images",
     "test_size": "Test images",
@@ -123,48 +118,17 @@ def is_number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def metric_first(metrics: dict, keys) -> int | float | None:
-    """The first of `keys` that holds a number ("params" may also be a dict of hyperparameters)."""
-    for key in keys:
-        if is_number(metrics.get(key)):
-            return metrics[key]
-    return None
-
-
 def per_class_rows(metrics: dict) -> list[dict]:
-    """Precision and recall per digit, from the shapes a metrics.json may hold:
-    {"per_class": {"0": {"precision": .., "recall": ..}}} or a list of those,
-    {"precision": [10], "recall": [10]}, or a scikit-learn classification_report dict."""
-    source = metrics.get("per_class") or metrics.get("classification_report")
-    rows = []
-    if isinstance(source, list):
-        for index, item in enumerate(source):
-            if isinstance(item, dict):
-                rows.append({"digit": item.get("digit", item.get("label", index)), **item})
-    elif isinstance(source, dict):
-        for key in sorted((k for k in source if str(k).isdigit()), key=int):
-            if isinstance(source[key], dict):
-                rows.append({"digit": int(key), **source[key]})
-    elif isinstance(metrics.get("precision"), dict | list) and isinstance(metrics.get("recall"), dict | list):
-        # {"precision": {"0": p, ...}, "recall": {...}} (training.evaluate) or two lists of ten.
-        precision, recall = metrics["precision"], metrics["recall"]
-        if isinstance(precision, list):
-            precision = {str(d): v for d, v in enumerate(precision)}
-        if isinstance(recall, list):
-            recall = {str(d): v for d, v in enumerate(recall)}
-        digits = sorted({k for k in [*precision, *recall] if str(k).isdigit()}, key=int)
-        rows = [{"digit": int(d), "precision": precision.get(d), "recall": recall.get(d)} for d in digits]
-    return [
-        {
-            "digit": row["digit"],
-            "precision": percent(row.get("precision")),
-            "recall": percent(row.get("recall")),
-        }
-        for row in rows
-    ]
+    """Precision and recall per digit, as training.evaluate writes them:
+    {"precision": {"0": p, ...}, "recall": {"0": r, ...}}."""
+    precision, recall = metrics.get("precision"), metrics.get("recall")
+    if not isinstance(precision, dict) or not isinstance(recall, dict):
+        return []
+    digits = sorted({k for k in [*precision, *recall] if str(k).isdigit()}, key=int)
+    return [{"digit": int(d), "precision": percent(precision.get(d)), "recall": percent(recall.get(d))} for d in digits]
 
 
-OTHER_METRIC_SKIP = {"per_class", "classification_report", "precision", "recall", "confusion_matrix", "history"}
+OTHER_METRIC_SKIP = {"precision", "recall", "confusion_matrix", "history"}
 
 
 def version_view(version: ModelVersion) -> dict:
@@ -180,11 +144,11 @@ def version_view(version: ModelVersion) -> dict:
         for key, value in metrics.items()
         if key not in OTHER_METRIC_SKIP and not isinstance(value, dict | list) and len(str(value)) < 200
     }
-    seconds = metric_first(metrics, SECONDS_KEYS)
+    seconds = metrics.get("fit_seconds")
     return {
         "obj": version,
         "accuracy": percent(version.accuracy),
-        "params": number(metric_first(metrics, PARAM_KEYS)),
+        "params": number(metrics.get("param_count")),
         "train_seconds": f"{seconds:,.0f} s" if seconds is not None else "–",
         "hyperparameters": metrics.get("params") if isinstance(metrics.get("params"), dict) else {},
         "per_class": per_class_rows(metrics),
