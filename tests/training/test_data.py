@@ -119,6 +119,8 @@ def test_keras_url_source_fails_fast_when_unreachable(tmp_path):
         data.source_keras_url(tmp_path, url="http://127.0.0.1:9/mnist.npz")
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 def test_mnist_ensure_installs_the_official_files(tmp_path):
     """The real chain: the project's data/mnist folder when present, else the network sources."""
     local = ROOT / "data" / "mnist"

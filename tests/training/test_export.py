@@ -1,9 +1,11 @@
 import numpy as np
+import pytest
 
 from training.architectures import architecture_build
 from training.export import check_parity, model_export, tflite_predict
 
 
+@pytest.mark.slow
 def test_export_writes_a_tflite_with_a_dynamic_batch_that_matches_keras(tmp_path):
     from ai_edge_litert.interpreter import Interpreter
 

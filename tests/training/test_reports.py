@@ -96,6 +96,8 @@ def fast_comparison(db, tmp_path, monkeypatch, synthetic_mnist, settings):
     return out_dir
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_compare_models_fast_writes_rows_plots_json_and_a_record(fast_comparison):
     """One end-to-end run (training six models is the slow part, so it is checked once)."""
