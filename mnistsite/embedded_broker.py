@@ -17,6 +17,7 @@ from kombu.utils.json import loads
 from sqlalchemy import create_engine
 
 ENGINE_OPTIONS = {"connect_args": {"timeout": 30}}
+DRAIN_SECONDS = 0.25
 
 
 class Channel(kombu_sqlalchemy.Channel):
@@ -73,3 +74,9 @@ class Channel(kombu_sqlalchemy.Channel):
 class Transport(kombu_sqlalchemy.Transport):
     Channel = Channel
     polling_interval = 0.25  # seconds between polls of an empty queue
+
+    def drain_events(self, connection, timeout=None):
+        # Celery's loop for transports like this one acknowledges finished tasks, and so
+        # frees their prefetch slots, only between two calls, which it makes with a 2 s
+        # timeout: a worker would take new tasks once every 2 s. Return sooner.
+        return super().drain_events(connection, timeout=min(timeout or DRAIN_SECONDS, DRAIN_SECONDS))
