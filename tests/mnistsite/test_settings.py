@@ -1,3 +1,4 @@
+import os
 import socket
 import subprocess
 import sys
@@ -82,3 +83,30 @@ def test_deploy_checks_pass_under_production_settings():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_a_start_with_a_broker_that_does_not_answer_stops_with_one_line():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "runtime_info", "--check"],
+        cwd=ROOT,
+        env={**os.environ, "CELERY_BROKER_URL": "redis://127.0.0.1:1/0", "CELERY_BROKER_FALLBACK": "false"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "CommandError: cannot start: broker unavailable at redis://127.0.0.1:1/0: OperationalError: "
+        "Error 111 connecting to 127.0.0.1:1. Connection refused."
+    ]
+
+
+def test_a_start_with_no_redis_uses_the_embedded_broker_and_checks_it(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "runtime_info", "--check"],
+        cwd=ROOT,
+        env={**os.environ, "CELERY_BROKER_URL": f"embedded+sqlite:///{tmp_path / 'b.sqlite3'}"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "broker:   embedded, no server needed" in result.stdout
