@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from mnistsite.health import BrokerUnavailable
+from mnistsite.workers import workers_alive
 from recognizer import batch
 from recognizer.batch_sources import BatchSourceError
 from recognizer.models import BatchJob
@@ -43,6 +44,11 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(self.summary(job)) if options["json"] else str(job.pk))
             return
         self.stderr.write(f"batch job {job.pk}: {job.total} items from {job.source}")
+        if not options["sync"] and not job.finished_state and not workers_alive().exists():
+            self.stderr.write(
+                "no Celery worker is running: the job waits in the queue until one starts "
+                "(`make run` starts one; --sync runs the job in this process)"
+            )
         job = self.follow(job, sync=options["sync"], poll=options["poll"])
         self.stderr.write(
             f"job {job.pk} {job.status}: {job.done - job.failed_items} recognised, {job.failed_items} not readable"
