@@ -223,17 +223,21 @@ def blobs(rng: np.random.Generator) -> Image.Image:
     return Image.fromarray(paper)
 
 
+def fashion_mnist_path() -> Path | None:
+    """Fashion-MNIST's training images file, or None if it is not installed."""
+    for folder in FASHION_MNIST_DIRS:
+        for name in ("train-images-idx3-ubyte.gz", "train-images-idx3-ubyte"):
+            if (folder / name).is_file():
+                return folder / name
+    return None
+
+
 def fashion_mnist_images(limit: int, rng: np.random.Generator) -> list[Image.Image]:
     """Random Fashion-MNIST training images as dark-on-white canvases; [] if not installed."""
     from training.data import read_idx
 
-    for folder in FASHION_MNIST_DIRS:
-        path = folder / "train-images-idx3-ubyte.gz"
-        if not path.is_file():
-            path = folder / "train-images-idx3-ubyte"
-        if path.is_file():
-            break
-    else:
+    path = fashion_mnist_path()
+    if path is None:
         logger.warning(
             "Fashion-MNIST not found in %s (apt-get install dataset-fashion-mnist); skipping it",
             ", ".join(map(str, FASHION_MNIST_DIRS)),

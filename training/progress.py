@@ -58,6 +58,7 @@ class ProgressState:
         self.values.update(initial)
         self.phases: list[dict] = []
         self._phase_started = clock()
+        self._own_eta = False  # the phase's reporter gives its own ETA (training does)
         self.version = 0  # bumped by every report: the writer writes only what changed
         if self.values["phase"]:
             self.phases.append({"phase": self.values["phase"], "seconds": None})
@@ -73,9 +74,11 @@ class ProgressState:
                 self._close_phase(now)
                 self.phases.append({"phase": phase, "seconds": None})
                 self._phase_started = now
+                self._own_eta = False
                 self.values.update(step=0, steps=0, message="", eta_seconds=None)
             self.values.update(changes)
-            if "eta_seconds" not in changes and ("step" in changes or "steps" in changes):
+            self._own_eta = self._own_eta or "eta_seconds" in changes
+            if not self._own_eta and ("step" in changes or "steps" in changes):
                 self.values["eta_seconds"] = self._phase_eta(now)
             self.version += 1
 

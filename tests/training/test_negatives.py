@@ -75,3 +75,12 @@ def test_training_set_build_appends_extras_to_mnist(tmp_path):
     )
     assert x.shape == (14, 28, 28)
     assert sorted(y.tolist()) == list(range(10)) + [10] * 4
+
+
+def test_the_progress_total_leaves_out_fashion_mnist_when_it_is_not_installed(monkeypatch, tmp_path):
+    monkeypatch.setattr(negatives, "FASHION_MNIST_DIRS", (tmp_path,))
+    seen = []
+    datasets.extras_generate(
+        counts={"fashion": 5, "blobs": 3}, seed=1, on_progress=lambda message, done, total: seen.append((done, total))
+    )
+    assert seen == [(1, 3), (2, 3), (3, 3)]

@@ -105,3 +105,11 @@ def test_batch_clock_follows_a_change_of_speed():
         batches.batch_end()
     assert batches.eta(epoch=0, step=111) == pytest.approx(889 * 0.4)
     assert fast == pytest.approx(899 * 0.1)
+
+
+def test_a_phase_that_gives_its_own_eta_keeps_it_between_its_reports():
+    state = ProgressState()
+    state.report(phase=progress.TRAINING, steps=100)
+    state.report(step=10, eta_seconds=42.0)
+    state.report(step=0, message="epoch 2/4")  # a new epoch starts: the batch clock's ETA stays
+    assert state.snapshot()[1]["eta_seconds"] == 42.0

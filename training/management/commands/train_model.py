@@ -137,7 +137,17 @@ class JobFollower:
             # initial=done: joining halfway does not count what was done before as one burst.
             # The stream under Django's OutputWrapper, which would end every redraw with a newline.
             stream = getattr(self.stderr, "_out", self.stderr)
-            self.bar = tqdm(total=total, initial=done, unit=unit, desc=f"job {job.pk}", file=stream, leave=True)
+            self.bar = tqdm(
+                total=total,
+                initial=done,
+                unit=unit,
+                desc=f"job {job.pk}",
+                file=stream,
+                leave=True,
+                # tqdm's own time left is left out: the job's ETA (postfix) also counts the
+                # checks between epochs, measured by the run itself.
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}, {rate_fmt}{postfix}]",
+            )
         if self.bar is not None:
             if self.bar.total != total and total:
                 self.bar.total = total
