@@ -164,6 +164,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # /api/health names the state of each part it checks with the same two words.
+    "ENUM_NAME_OVERRIDES": {"PartStateEnum": ["ok", "unavailable"]},
 }
 
 # Celery: Redis when it answers; in development a server-less broker otherwise.
