@@ -1,4 +1,5 @@
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -10,6 +11,9 @@ from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
+# TensorFlow asks platform for the processor on import, which runs `uname -p` once per
+# interpreter: ask now, so that the guard below sees only processes that tests start.
+platform.processor()
 
 
 def pytest_collection_modifyitems(config, items):
