@@ -43,3 +43,14 @@ def test_bulk_insert_refuses_a_field_the_model_lacks(db):
 def test_bulk_insert_of_nothing_does_nothing(db, django_assert_num_queries):
     with django_assert_num_queries(0):
         bulk_insert(Prediction, [])
+
+
+def test_bulk_insert_keeps_a_given_time_exactly(db):
+    from datetime import UTC, datetime
+
+    when = datetime(2026, 11, 30, 12, 34, 56, 789012, tzinfo=UTC)
+    bulk_insert(Prediction, [{"source": "batch", "created": when, "rejected": True, "reason": "blank"}])
+    stored = Prediction.objects.get()
+    assert stored.created == when
+    assert stored.rejected is True and stored.reason == "blank"
+    assert Prediction.objects.filter(created__gte=when, created__lte=when).count() == 1
