@@ -24,10 +24,11 @@ _heartbeat = {}
 @worker_ready.connect
 def heartbeat_start(sender=None, **kwargs) -> None:
     """In the worker's main process: beat in the database and run the sweeps (mnistsite.workers)."""
+    from mnistsite.health import safe_broker_url
     from mnistsite.workers import HeartbeatThread
 
     queues = ",".join(sorted(sender.app.amqp.queues.consume_from or {}))
-    thread = HeartbeatThread(hostname=sender.hostname, queues=queues)
+    thread = HeartbeatThread(hostname=sender.hostname, queues=queues, broker=safe_broker_url())
     thread.start()
     _heartbeat["thread"] = thread
 

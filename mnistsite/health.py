@@ -17,15 +17,20 @@ _broker_cache: dict = {"at": 0.0, "result": None}
 BROKER_CHECK_SECONDS = 2.0
 
 
-def database_check() -> str | None:
-    """None when the database answers, else why not."""
+def database_check(*, detail: bool = False) -> str | None:
+    """None when the database answers, else why not; `detail` adds the exception's message."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except DatabaseError as exc:
-        return f"database unavailable: {exc.__class__.__name__}"
+        return f"database unavailable: {exc.__class__.__name__}" + (f": {_first_line(exc)}" if detail else "")
     return None
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else ""
 
 
 def broker_check(*, use_cache: bool = True, detail: bool = False) -> str | None:
@@ -46,7 +51,7 @@ def broker_check(*, use_cache: bool = True, detail: bool = False) -> str | None:
     except Exception as exc:  # kombu raises many transport-specific types
         result = f"broker unavailable at {safe_broker_url()}: {exc.__class__.__name__}"
         if detail:
-            result += f": {str(exc).splitlines()[0] if str(exc) else ''}"
+            result += f": {_first_line(exc)}"
     _broker_cache.update(at=time.monotonic(), result=result)
     return result
 
@@ -74,10 +79,10 @@ def workers_check() -> tuple[int | None, str | None]:
     from mnistsite.workers import workers_alive
 
     try:
-        count = workers_alive().count()
+        count = workers_alive(broker=safe_broker_url()).count()
     except DatabaseError as exc:
         return None, f"workers unknown: {exc.__class__.__name__}"
-    return count, None if count else "no Celery worker is running: jobs wait in the queue"
+    return count, None if count else f"no Celery worker takes tasks from {safe_broker_url()}: jobs wait in the queue"
 
 
 def health_report() -> tuple[dict, int]:

@@ -13,6 +13,7 @@ class Worker(models.Model):
     hostname = models.CharField(max_length=255, unique=True, help_text="Celery node name, e.g. worker@host.")
     pid = models.PositiveIntegerField()
     queues = models.CharField(max_length=255, blank=True)
+    broker = models.CharField(max_length=500, blank=True, help_text="The broker it takes tasks from (no password).")
     started = models.DateTimeField()
     last_seen = models.DateTimeField(db_index=True)
 

@@ -170,8 +170,9 @@ SPECTACULAR_SETTINGS = {
 
 # Celery: Redis when it answers; in development a server-less broker otherwise.
 CELERY_BROKER_FALLBACK = env.bool("CELERY_BROKER_FALLBACK", default=not PRODUCTION)
+CELERY_BROKER_URL_CONFIGURED = env.str("CELERY_BROKER_URL", default=None)
 CELERY_BROKER_URL, CELERY_BROKER_EMBEDDED = broker_url_choose(
-    env.str("CELERY_BROKER_URL", default=None), fallback=CELERY_BROKER_FALLBACK
+    CELERY_BROKER_URL_CONFIGURED, fallback=CELERY_BROKER_FALLBACK
 )
 if CELERY_BROKER_EMBEDDED:
     embedded_broker_prepare(CELERY_BROKER_URL)
@@ -200,6 +201,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(
 )
 # Workers beat in the database (mnistsite.workers); a worker silent this long is dead and
 # what it held (batch chunks, training jobs) is re-sent or failed by the sweeps below.
+# A pool process that grew past this (KiB; TensorFlow after a training job) is replaced.
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", default=800_000)
 WORKER_BEAT_SECONDS = env.float("WORKER_BEAT_SECONDS", default=5.0)
 WORKER_STALE_SECONDS = env.float("WORKER_STALE_SECONDS", default=30.0)
 WORKER_SWEEPS = ["recognizer.batch.batch_jobs_recover", "training.services.training_jobs_reap"]

@@ -21,10 +21,12 @@ from mnistsite.models import Worker
 logger = logging.getLogger(__name__)
 
 
-def worker_beat(*, hostname: str, pid: int, queues: str = "", started: datetime | None = None) -> Worker:
+def worker_beat(
+    *, hostname: str, pid: int, queues: str = "", broker: str = "", started: datetime | None = None
+) -> Worker:
     """Record that `hostname` is alive now (a new incarnation when `started` is given)."""
     now = timezone.now()
-    defaults = {"pid": pid, "queues": queues[:255], "last_seen": now}
+    defaults = {"pid": pid, "queues": queues[:255], "broker": broker[:500], "last_seen": now}
     if started is not None:
         defaults["started"] = started
         worker, _ = Worker.objects.update_or_create(hostname=hostname, defaults=defaults)
@@ -45,9 +47,11 @@ def worker_stale_before() -> datetime:
     return timezone.now() - timedelta(seconds=settings.WORKER_STALE_SECONDS)
 
 
-def workers_alive():
-    """Workers whose heartbeat is fresh."""
-    return Worker.objects.filter(last_seen__gte=worker_stale_before())
+def workers_alive(*, broker: str | None = None):
+    """Workers whose heartbeat is fresh; with `broker`, only those taking tasks from it (two
+    setups may share a database, and a task sent to one broker waits for that one's workers)."""
+    alive = Worker.objects.filter(last_seen__gte=worker_stale_before())
+    return alive if broker is None else alive.filter(broker=broker)
 
 
 def worker_is_alive(hostname: str, *, since: datetime | None = None) -> bool:
@@ -73,9 +77,9 @@ def sweeps_run() -> None:
 class HeartbeatThread(threading.Thread):
     """Beats every WORKER_BEAT_SECONDS and runs the sweeps, in a worker's main process."""
 
-    def __init__(self, *, hostname: str, queues: str = ""):
+    def __init__(self, *, hostname: str, queues: str = "", broker: str = ""):
         super().__init__(name="mnistsite-heartbeat", daemon=True)
-        self.hostname, self.queues, self.pid = hostname, queues, os.getpid()
+        self.hostname, self.queues, self.broker, self.pid = hostname, queues, broker, os.getpid()
         self.stopping = threading.Event()
 
     def run(self) -> None:
@@ -85,7 +89,7 @@ class HeartbeatThread(threading.Thread):
             close_old_connections()
             try:
                 since = started if first else None
-                worker_beat(hostname=self.hostname, pid=self.pid, queues=self.queues, started=since)
+                worker_beat(hostname=self.hostname, pid=self.pid, queues=self.queues, broker=self.broker, started=since)
                 first = False
                 sweeps_run()
             except Exception:  # the database may be away for a moment; try again next beat

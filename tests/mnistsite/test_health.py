@@ -6,9 +6,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def worker_alive():
+    from mnistsite.health import safe_broker_url
     from mnistsite.workers import worker_beat
 
-    return worker_beat(hostname="health@test", pid=1, started=timezone.now())
+    return worker_beat(hostname="health@test", pid=1, broker=safe_broker_url(), started=timezone.now())
 
 
 def test_health_reports_model_database_and_broker(client, served_default_model, worker_alive):
@@ -45,14 +46,26 @@ def test_health_is_degraded_but_200_when_the_broker_is_down(
 
 
 def test_health_is_degraded_but_200_when_no_worker_beats(client, served_default_model, settings):
+    from mnistsite.health import safe_broker_url
     from mnistsite.workers import worker_beat
 
-    worker_beat(hostname="gone@test", pid=2, started=timezone.now())
+    worker_beat(hostname="gone@test", pid=2, broker=safe_broker_url(), started=timezone.now())
     settings.WORKER_STALE_SECONDS = 0
-    body = client.get("/api/health").json()
+    response = client.get("/api/health")
+    body = response.json()
+    assert response.status_code == 200
     assert body["status"] == "degraded"
     assert body["workers"] == 0
-    assert any("no Celery worker" in error for error in body["errors"])
+    assert any("no Celery worker takes tasks from" in error for error in body["errors"])
+
+
+def test_health_counts_only_the_workers_of_its_own_broker(client, served_default_model):
+    """Two setups on one database: a worker of the other broker never runs this one's jobs."""
+    from mnistsite.workers import worker_beat
+
+    worker_beat(hostname="other@test", pid=3, broker="embedded+sqlite:////elsewhere.sqlite3", started=timezone.now())
+    body = client.get("/api/health").json()
+    assert body["workers"] == 0 and body["status"] == "degraded"
 
 
 def test_health_is_503_when_no_model_can_be_served(client, db, settings, tmp_path):

@@ -179,3 +179,22 @@ def test_command_refuses_a_path_that_is_not_a_zip_folder_or_idx(tmp_path):
     with pytest.raises(CommandError, match="not a zip"):
         call_command("batch_predict", str(tmp_path / "x.txt"))
     assert not BatchJob.objects.exists()
+
+
+def test_command_waiting_says_when_no_worker_takes_tasks_from_its_broker(served_default_model, tmp_path, monkeypatch):
+    from django.utils import timezone
+
+    from mnistsite.workers import worker_beat
+    from recognizer.management.commands.batch_predict import Command
+
+    (tmp_path / "a.zip").write_bytes(labelled_zip(3))
+    worker_beat(hostname="w@other", pid=1, broker="embedded+sqlite:////other.sqlite3", started=timezone.now())
+
+    def run_here(self, job, *, sync, poll):  # a worker would have run it; this test has none
+        return batch.batch_job_run_sync(job_id=job.pk)
+
+    monkeypatch.setattr(Command, "follow", run_here)
+    err = io.StringIO()
+    call_command("batch_predict", str(tmp_path / "a.zip"), "--wait", stdout=io.StringIO(), stderr=err)
+    assert "no Celery worker takes tasks from" in err.getvalue()
+    assert "another broker: embedded+sqlite:////other.sqlite3" in err.getvalue()

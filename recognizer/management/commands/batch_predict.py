@@ -6,7 +6,7 @@ import time
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from mnistsite.health import BrokerUnavailable
+from mnistsite.health import BrokerUnavailable, safe_broker_url
 from mnistsite.workers import workers_alive
 from recognizer import batch
 from recognizer.batch_sources import BatchSourceError
@@ -44,10 +44,16 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(self.summary(job)) if options["json"] else str(job.pk))
             return
         self.stderr.write(f"batch job {job.pk}: {job.total} items from {job.source}")
-        if not options["sync"] and not job.finished_state and not workers_alive().exists():
+        if not options["sync"] and not job.finished_state and not workers_alive(broker=safe_broker_url()).exists():
+            elsewhere = sorted(set(workers_alive().values_list("broker", flat=True)))
             self.stderr.write(
-                "no Celery worker is running: the job waits in the queue until one starts "
+                f"no Celery worker takes tasks from {safe_broker_url()}: the job waits in the queue until one starts "
                 "(`make run` starts one; --sync runs the job in this process)"
+                + (
+                    f"; workers run with another broker: {', '.join(elsewhere)} (set CELERY_BROKER_URL)"
+                    if elsewhere
+                    else ""
+                )
             )
         job = self.follow(job, sync=options["sync"], poll=options["poll"])
         self.stderr.write(

@@ -1,8 +1,10 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
+from kombu.utils.url import maybe_sanitize_url
 
 from mnistsite.health import broker_check, database_check, safe_broker_url
+from mnistsite.runtime import DEFAULT_REDIS_URL
 
 
 class Command(BaseCommand):
@@ -23,11 +25,16 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"database: {vendor} ({where})")
         if settings.CELERY_BROKER_EMBEDDED:
-            self.stdout.write(f"broker:   embedded, no server needed ({safe_broker_url()})")
+            why = ""
+            configured = settings.CELERY_BROKER_URL_CONFIGURED
+            if configured is None or configured.startswith(("redis://", "rediss://")):
+                asked = maybe_sanitize_url(configured or DEFAULT_REDIS_URL)
+                why = f"; no Redis answered at {asked}" + ("" if configured else " (the default)")
+            self.stdout.write(f"broker:   embedded, no server needed ({safe_broker_url()}){why}")
         else:
             self.stdout.write(f"broker:   {safe_broker_url()}")
         if options["check"]:
             # A worker cannot start without both: say so here, in one line, not in its traceback.
-            for error in (database_check(), broker_check(use_cache=False, detail=True)):
+            for error in (database_check(detail=True), broker_check(use_cache=False, detail=True)):
                 if error:
                     raise CommandError(f"cannot start: {error}")
