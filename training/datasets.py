@@ -136,7 +136,7 @@ def extras_generate(
         def made_here() -> None:
             nonlocal done
             done += 1
-            tell("in this process", done, total)
+            tell("in one process", done, total)
 
         results = [_generate_one(*job, made=made_here) for job in jobs]
     xs = [x for gx, _ in results for x in gx]
