@@ -89,7 +89,7 @@ class PredictView(APIView):
             access.session_remember(request, prediction)
         # A plain dict, not serializer.data: the browsable API would build its next form from the
         # serializer the data carries, and that is the output's, not PredictInputSerializer.
-        return Response(prediction_representation(prediction), status=status.HTTP_200_OK)
+        return Response(prediction_representation(prediction, request=request), status=status.HTTP_200_OK)
 
     def get_serializer(self, *args, **kwargs) -> PredictInputSerializer:
         """The input serializer; DRF's browsable API builds its HTML form (a file input, the image

@@ -6,9 +6,15 @@ from recognizer.models import Prediction
 _DATETIME = serializers.DateTimeField()  # formats like every other DRF datetime
 
 
-def prediction_representation(obj: Prediction) -> dict:
+def prediction_representation(obj: Prediction, *, request=None) -> dict:
     """A prediction as the API answers it. A plain function: DRF would build the
-    ModelSerializer's seventeen fields anew for every answer, a third of a /api/predict call."""
+    ModelSerializer's seventeen fields anew for every answer, a third of a /api/predict call.
+    With the request, the image URLs are absolute: a client opens them as they are."""
+
+    def image_url(kind: str) -> str:
+        url = prediction_image_url(prediction_id=obj.pk, kind=kind)
+        return request.build_absolute_uri(url) if request is not None else url
+
     return {
         "id": obj.pk,
         "prediction": obj.prediction,
@@ -25,8 +31,8 @@ def prediction_representation(obj: Prediction) -> dict:
         "original_name": obj.original_name,
         # Signed: whoever received the answer can open them without a session (an API client has
         # none). None where nothing is stored to show (a batch item keeps no original).
-        "input_url": prediction_image_url(prediction_id=obj.pk, kind="input") if obj.model_input is not None else None,
-        "original_url": prediction_image_url(prediction_id=obj.pk, kind="original") if obj.original else None,
+        "input_url": image_url("input") if obj.model_input is not None else None,
+        "original_url": image_url("original") if obj.original else None,
         "true_label": obj.true_label,
         "reviewed_at": _DATETIME.to_representation(obj.reviewed_at) if obj.reviewed_at else None,
     }
@@ -90,7 +96,7 @@ class PredictionOutputSerializer(serializers.ModelSerializer):
         ]
 
     def to_representation(self, instance):
-        return prediction_representation(instance)
+        return prediction_representation(instance, request=self.context.get("request"))
 
 
 class ErrorSerializer(serializers.Serializer):

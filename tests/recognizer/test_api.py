@@ -183,7 +183,8 @@ def test_the_answer_has_exactly_the_fields_the_schema_promises(client, served_de
     assert body["model_version"] == Prediction.objects.get(pk=body["id"]).model_version.version
     assert body["created"].endswith("Z")
     assert body["reason"] is None and body["reviewed_at"] is None
-    assert re.fullmatch(rf"/predictions/{body['id']}/[\w:-]+/input\.png", body["input_url"])  # signed
+    # signed, and absolute: the client opens it as it is
+    assert re.fullmatch(rf"http://testserver/predictions/{body['id']}/[\w:-]+/input\.png", body["input_url"])
 
 
 def test_the_browsable_api_offers_a_form_with_a_file_input(client):
