@@ -21,6 +21,8 @@ RUN mkdir -p /app/var /app/media /app/staticfiles && chown -R app:app /app/var /
 
 USER app
 EXPOSE 8000
+# The web's check: /api/health is 503 only when predictions cannot be served (no model, no
+# database); a broker that is down gives 200 "degraded", so the web stays in service.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD curl -fsS http://127.0.0.1:8000/api/health || exit 1
 CMD ["gunicorn", "mnistsite.wsgi:application", "-c", "gunicorn.conf.py"]

@@ -34,6 +34,11 @@ def test_compose_file_is_accepted_and_has_the_services_with_healthchecks():
     web_env = config["services"]["web"]["environment"]
     assert web_env["DJANGO_ENV"] == "production"
     assert web_env["CELERY_BROKER_URL"].startswith("redis://redis")
+    # The web is unhealthy only when it cannot serve predictions (/api/health answers 503),
+    # not when the broker is down (200 "degraded"); workers answer a ping through the broker.
+    assert "http://127.0.0.1:8000/api/health" in config["services"]["web"]["healthcheck"]["test"]
+    for worker in ("worker", "trainer"):
+        assert "inspect ping" in " ".join(config["services"][worker]["healthcheck"]["test"])
     json.dumps(config)  # plain data, nothing unresolved
 
 
