@@ -205,7 +205,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", default=800_000)
 WORKER_BEAT_SECONDS = env.float("WORKER_BEAT_SECONDS", default=5.0)
 WORKER_STALE_SECONDS = env.float("WORKER_STALE_SECONDS", default=30.0)
-WORKER_SWEEPS = ["recognizer.batch.batch_jobs_recover", "training.services.training_jobs_reap"]
+WORKER_SWEEPS = [
+    "recognizer.batch.batch_jobs_recover",
+    "training.services.training_jobs_reap",
+    "training.services.training_jobs_resend",
+]
+# A queued training job not taken this long after it was sent, while a training worker is idle, is sent again.
+TRAINING_RESEND_SECONDS = env.float("TRAINING_RESEND_SECONDS", default=120.0)
 
 LOGGING = {
     "version": 1,
@@ -234,8 +240,8 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"predict": None if PREDICT_RATE_LIMI
 
 # Batch jobs: chunk size (images per Celery task) and the bounds on what an archive may hold.
 BATCH_CHUNK_SIZE = env.int("BATCH_CHUNK_SIZE", default=500)
-# A chunk sent this long ago that no worker has taken is sent again (a broker that lost it).
-BATCH_RESEND_SECONDS = env.float("BATCH_RESEND_SECONDS", default=300.0)
+# A chunk sent (or taken) this long ago and still not written is sent again (a broker that lost it).
+BATCH_RESEND_SECONDS = env.float("BATCH_RESEND_SECONDS", default=120.0)
 BATCH_MAX_UPLOAD_BYTES = env.int("BATCH_MAX_UPLOAD_BYTES", default=512 * 1024 * 1024)
 BATCH_MAX_ITEMS = env.int("BATCH_MAX_ITEMS", default=100_000)
 BATCH_MAX_MEMBER_BYTES = env.int("BATCH_MAX_MEMBER_BYTES", default=20 * 1024 * 1024)

@@ -179,14 +179,23 @@ def _describe(archive, files, path) -> str:
 
 
 def batch_chunks_send(*, job_id: int, indexes: list[int]) -> None:
-    """Queue the chunks' tasks; they count as sent and held by nobody until a worker takes one."""
+    """Queue the chunks' tasks; they count as sent and held by nobody until a worker takes one.
+
+    A broker that fails now (it answered a moment ago, when the job was accepted) does not
+    fail the request: the chunks stay marked sent, and the workers' sweep sends them again
+    BATCH_RESEND_SECONDS later, once the broker is back."""
     from recognizer.tasks import batch_chunk_task
 
     BatchChunk.objects.filter(job_id=job_id, index__in=indexes, done=False).update(
         sent=timezone.now(), claimed=None, worker=""
     )
-    for index in indexes:
-        batch_chunk_task.apply_async((job_id, index), queue="default")
+    try:
+        for index in indexes:
+            batch_chunk_task.apply_async((job_id, index), queue="default", retry=False)
+    except Exception as exc:  # kombu and each transport raise their own connection errors
+        logger.warning(
+            "batch job %s: chunks not queued now (%s: %s); the sweep sends them later", job_id, type(exc).__name__, exc
+        )
 
 
 def batch_chunk_claim(*, job_id: int, chunk_index: int, worker: str) -> None:
@@ -213,8 +222,13 @@ def batch_jobs_recover() -> dict[int, list[int]]:
         if worker not in alive or alive[worker] > claimed:
             lost.setdefault(job_id, []).append(index)
     resend_before = now - timedelta(seconds=settings.BATCH_RESEND_SECONDS)
-    for job_id, index in pending.filter(claimed__isnull=True, sent__lt=resend_before).values_list("job_id", "index"):
-        lost.setdefault(job_id, []).append(index)
+    # Sent and never taken (a broker that lost it), or taken long ago by a worker that lives
+    # on but never wrote it (a broker restart drops what a worker had prefetched): a chunk
+    # takes seconds, and a worker holds at most its prefetch beyond the chunks it runs.
+    forgotten = pending.filter(Q(claimed__isnull=True, sent__lt=resend_before) | Q(claimed__lt=resend_before))
+    for job_id, index in forgotten.values_list("job_id", "index"):
+        if index not in lost.get(job_id, []):
+            lost.setdefault(job_id, []).append(index)
     for job_id, indexes in lost.items():
         logger.warning("batch job %s: sending chunks %s again (their worker is gone)", job_id, indexes)
         batch_chunks_send(job_id=job_id, indexes=indexes)
@@ -334,9 +348,10 @@ def batch_chunk_run(*, job_id: int, chunk_index: int, worker: str = "") -> str:
         BatchJob.objects.filter(pk=job_id, status__in=ACTIVE, started__isnull=True).update(
             status=BatchJob.Status.RUNNING, started=timezone.now()
         )
+    started = timezone.now()
     try:
         rows = chunk_predictions(job=job, chunk=chunk)
-        return _chunk_write(job_id=job_id, chunk=chunk, rows=rows, worker=worker)
+        return _chunk_write(job_id=job_id, chunk=chunk, rows=rows, worker=worker, started=started)
     except BatchSourceError as exc:
         batch_job_fail(job_id=job_id, error=str(exc))
         return "failed"
@@ -345,15 +360,15 @@ def batch_chunk_run(*, job_id: int, chunk_index: int, worker: str = "") -> str:
         raise
 
 
-def _chunk_write(*, job_id: int, chunk: BatchChunk, rows: list[dict], worker: str) -> str:
+def _chunk_write(*, job_id: int, chunk: BatchChunk, rows: list[dict], worker: str, started) -> str:
     with transaction.atomic():
         chunk = BatchChunk.objects.select_for_update().get(pk=chunk.pk)
         if chunk.done:  # a twin delivery of this chunk got here first
             return "skipped"
         Prediction.objects.filter(batch_job_id=job_id, batch_index__gte=chunk.start, batch_index__lt=chunk.end).delete()
         bulk_insert(Prediction, rows)
-        chunk.done, chunk.worker, chunk.finished = True, worker[:255], timezone.now()
-        chunk.save(update_fields=["done", "worker", "finished"])
+        chunk.done, chunk.worker, chunk.started, chunk.finished = True, worker[:255], started, timezone.now()
+        chunk.save(update_fields=["done", "worker", "started", "finished"])
         # The job row's lock orders chunk commits: each count below sees every earlier chunk.
         job = BatchJob.objects.select_for_update().get(pk=job_id)
         if job.status not in ACTIVE:
@@ -379,10 +394,30 @@ def _finalize(job: BatchJob) -> None:
     job.status = BatchJob.Status.SUCCEEDED
     job.finished = timezone.now()
     job.started = job.started or job.finished
-    elapsed = (job.finished - job.started).total_seconds()
-    job.images_per_second = job.total / elapsed if elapsed > 0 else None
+    working = batch_job_working_seconds(job=job)
+    job.images_per_second = job.total / working if working > 0 else None
     if job.has_labels:
         job.confusion, job.accuracy = batch_job_confusion(job=job)
+
+
+def batch_job_working_seconds(*, job: BatchJob) -> float:
+    """Seconds during which at least one of the job's chunks was being worked on: the time a
+    dead worker's chunks waited to be sent again is not working time."""
+    spans = sorted(
+        (started, finished)
+        for started, finished in BatchChunk.objects.filter(job=job, done=True).values_list("started", "finished")
+        if started is not None and finished is not None
+    )
+    if not spans:  # chunks written before chunks had a start time
+        return (job.finished - job.started).total_seconds()
+    total, (open_start, open_end) = 0.0, spans[0]
+    for start, end in spans[1:]:
+        if start > open_end:
+            total += (open_end - open_start).total_seconds()
+            open_start, open_end = start, end
+        else:
+            open_end = max(open_end, end)
+    return total + (open_end - open_start).total_seconds()
 
 
 def batch_job_confusion(*, job: BatchJob) -> tuple[list[list[int]], float | None]:

@@ -154,6 +154,7 @@ class BatchChunk(models.Model):
     worker = models.CharField(max_length=255, blank=True, help_text="The worker that holds or wrote the chunk.")
     sent = models.DateTimeField(null=True, blank=True, help_text="When its task was last queued.")
     claimed = models.DateTimeField(null=True, blank=True, help_text="When a worker received its task.")
+    started = models.DateTimeField(null=True, blank=True, help_text="When the run that wrote it began.")
     finished = models.DateTimeField(null=True, blank=True)
 
     class Meta:

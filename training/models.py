@@ -32,6 +32,7 @@ class TrainingJob(models.Model):
     worker = models.CharField(max_length=255, blank=True, help_text="host:pid of the process running it.")
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created = models.DateTimeField(auto_now_add=True)
+    sent = models.DateTimeField(null=True, blank=True, help_text="When its task was last queued.")
     started = models.DateTimeField(null=True, blank=True)
     finished = models.DateTimeField(null=True, blank=True)
     heartbeat = models.DateTimeField(auto_now=True, help_text="Last write by the worker running it.")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from training import progress as phases
@@ -103,7 +104,6 @@ def training_job_create(
     """Record a training job and, unless queue is off (in-process training), queue it on
     the training queue once the row is committed."""
     from mnistsite.health import broker_require
-    from training.tasks import train_model_task
 
     if queue:
         broker_require()
@@ -122,8 +122,48 @@ def training_job_create(
             requested_by=requested_by if requested_by is not None and requested_by.is_authenticated else None,
         )
         if queue:
-            transaction.on_commit(lambda: train_model_task.delay(job.pk))
+            transaction.on_commit(lambda: training_job_send(job_id=job.pk))
     return job
+
+
+def training_job_send(*, job_id: int) -> None:
+    """Queue the job's task. A broker that fails now does not fail the caller: the job stays
+    queued and training_jobs_resend sends it again once a training worker is idle."""
+    from training.tasks import train_model_task
+
+    TrainingJob.objects.filter(pk=job_id).update(sent=timezone.now())
+    try:
+        train_model_task.apply_async((job_id,), retry=False)
+    except Exception as exc:  # kombu and each transport raise their own connection errors
+        logger.warning(
+            "training job %s not queued now (%s: %s); the sweep sends it later", job_id, type(exc).__name__, exc
+        )
+
+
+def training_jobs_resend() -> list[int]:
+    """Send again the queued jobs whose message was lost (a broker restarted without
+    persistence, a worker killed with the job in its prefetch): queued for
+    TRAINING_RESEND_SECONDS since last sent, while a worker of this broker that takes the
+    training queue is alive and no job is running. A job starts once, so a second message
+    for it does nothing. Run by every worker's heartbeat thread (settings.WORKER_SWEEPS)."""
+    from mnistsite.health import safe_broker_url
+    from mnistsite.workers import workers_alive
+
+    if TrainingJob.objects.filter(status=TrainingJob.Status.RUNNING).exists():
+        return []
+    trainers = workers_alive(broker=safe_broker_url()).filter(queues__contains="training")
+    if not trainers.exists():
+        return []
+    before = timezone.now() - timedelta(seconds=settings.TRAINING_RESEND_SECONDS)
+    lost = list(
+        TrainingJob.objects.filter(status=TrainingJob.Status.QUEUED)
+        .filter(Q(sent__lt=before) | Q(sent__isnull=True, created__lt=before))
+        .values_list("pk", flat=True)
+    )
+    for job_id in lost:
+        logger.warning("training job %s: sending it again (still queued while a training worker is idle)", job_id)
+        training_job_send(job_id=job_id)
+    return lost
 
 
 def _log_tail(tail: str, *lines: str) -> str:

@@ -54,9 +54,19 @@ def test_chunks_held_by_a_live_worker_are_left_alone(sent):
     job, published = sent
     worker_beat(hostname="busy@host", pid=1, started=timezone.now() - timedelta(minutes=5))
     claim(job, 0, "busy@host")
-    claim(job, 1, "busy@host", ago=120)  # a long chunk is still its worker's
+    claim(job, 1, "busy@host", ago=60)  # a long chunk is still its worker's
     assert batch.batch_jobs_recover() == {}
     assert published == []
+
+
+def test_chunks_taken_long_ago_by_a_live_worker_and_never_written_are_sent_again(sent, settings):
+    """A broker restarted without persistence drops what a live worker had prefetched."""
+    job, published = sent
+    settings.BATCH_RESEND_SECONDS = 120
+    worker_beat(hostname="busy@host", pid=1, started=timezone.now() - timedelta(minutes=10))
+    claim(job, 1, "busy@host", ago=121)
+    assert batch.batch_jobs_recover() == {job.pk: [1]}
+    assert published == [(job.pk, 1)]
 
 
 def test_chunks_of_a_worker_restarted_under_the_same_name_are_sent_again(sent):
@@ -120,3 +130,51 @@ def test_a_failed_staging_leaves_no_job_and_no_files(media_root, monkeypatch):
 
     assert not BatchJob.objects.exists()
     assert not [p for p in media_root.rglob("*") if p.is_file()]
+
+
+def test_a_broker_that_fails_when_chunks_are_sent_leaves_them_for_the_sweep(
+    monkeypatch, settings, django_capture_on_commit_callbacks, served_default_model
+):
+    """The broker answered when the job was accepted and died before its chunks went out:
+    the request still succeeds, and the sweep sends them once the broker is back."""
+    from kombu.exceptions import OperationalError
+
+    from recognizer import tasks
+
+    settings.BATCH_CHUNK_SIZE = 5
+    monkeypatch.setattr(batch, "broker_require", lambda: None)
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.batch_chunk_task, "apply_async", broker_down)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = batch.batch_job_create(archive=upload(labelled_zip(10)), queue=True)
+    job.refresh_from_db()
+    assert job.status == "queued"
+    assert all(chunk.sent is not None for chunk in job.chunks.all())
+    published = []
+    monkeypatch.setattr(tasks.batch_chunk_task, "apply_async", lambda args, **kw: published.append(tuple(args)))
+    settings.BATCH_RESEND_SECONDS = 0
+    assert batch.batch_jobs_recover() == {job.pk: [0, 1]}
+    assert sorted(published) == [(job.pk, 0), (job.pk, 1)]
+
+
+def test_speed_counts_working_time_not_the_wait_for_a_dead_workers_chunks(served_default_model, settings):
+    settings.BATCH_CHUNK_SIZE = 5
+    job = batch.batch_job_create(archive=upload(labelled_zip(10)), queue=False)
+    batch.batch_job_run_sync(job_id=job.pk)
+    job.refresh_from_db()
+    start = job.started
+    # chunk 0 ran for 1 s; chunk 1 ran for 1 s, ten minutes later (its first worker died)
+    BatchChunk.objects.filter(job=job, index=0).update(started=start, finished=start + timedelta(seconds=1))
+    BatchChunk.objects.filter(job=job, index=1).update(
+        started=start + timedelta(minutes=10), finished=start + timedelta(minutes=10, seconds=1)
+    )
+    job.finished = start + timedelta(minutes=10, seconds=1)
+    assert batch.batch_job_working_seconds(job=job) == 2.0
+    # overlapping chunks (two processes) count once
+    BatchChunk.objects.filter(job=job, index=1).update(
+        started=start + timedelta(seconds=0.5), finished=start + timedelta(seconds=1.5)
+    )
+    assert batch.batch_job_working_seconds(job=job) == 1.5
