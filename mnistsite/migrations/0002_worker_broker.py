@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('mnistsite', '0001_workers'),
+        ("mnistsite", "0001_workers"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='worker',
-            name='broker',
-            field=models.CharField(blank=True, help_text='The broker it takes tasks from (no password).', max_length=500),
+            model_name="worker",
+            name="broker",
+            field=models.CharField(
+                blank=True, help_text="The broker it takes tasks from (no password).", max_length=500
+            ),
         ),
     ]
