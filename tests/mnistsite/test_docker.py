@@ -27,8 +27,8 @@ def compose_config() -> dict:
 
 def test_compose_file_is_accepted_and_has_the_services_with_healthchecks():
     config = compose_config()
-    assert {"web", "worker", "trainer", "redis", "db"} <= set(config["services"])
-    for name in ("web", "worker", "trainer", "redis", "db"):
+    assert {"nginx", "web", "worker", "trainer", "redis", "db"} <= set(config["services"])
+    for name in ("nginx", "web", "worker", "trainer", "redis", "db"):
         assert "healthcheck" in config["services"][name], name
     assert {"media", "models"} <= set(config["volumes"])
     web_env = config["services"]["web"]["environment"]
@@ -53,3 +53,21 @@ def test_compose_refuses_to_start_without_a_secret_key():
     )
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
+
+
+def test_compose_publishes_nginx_only_and_gives_it_the_repositorys_config_and_the_static_files():
+    services = compose_config()["services"]
+    nginx = services["nginx"]
+    assert nginx["image"].startswith("nginx:")
+    assert [port["target"] for port in nginx["ports"]] == [80]
+    assert any(volume.startswith(f"{ROOT / 'nginx.conf'}:/etc/nginx/nginx.conf") for volume in nginx["volumes"])
+    # The folder nginx.conf serves /static/ from, filled by the web's collectstatic.
+    assert "static:/app/staticfiles:ro" in nginx["volumes"]
+    assert any(volume.startswith("static:/app/staticfiles") for volume in services["web"]["volumes"])
+    assert "collectstatic" in services["web"]["command"]
+    assert nginx["depends_on"]["web"]["condition"] == "service_healthy"
+    # Slow clients reach nginx, never a sync worker: gunicorn is not published.
+    for name, service in services.items():
+        assert name == "nginx" or "ports" not in service, name
+    assert services["web"]["expose"] == ["8000"]
+    assert services["web"]["environment"]["NUM_PROXIES"] == "1"
