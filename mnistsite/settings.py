@@ -165,7 +165,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # /api/health names the state of each part it checks with the same two words.
-    "ENUM_NAME_OVERRIDES": {"PartStateEnum": ["ok", "unavailable"]},
+    "ENUM_NAME_OVERRIDES": {
+        "PartStateEnum": ["ok", "unavailable"],
+        # /api/predict's source, in its multipart and its JSON body alike.
+        "PredictSourceEnum": "recognizer.serializers.PREDICT_SOURCES",
+    },
 }
 
 # Celery: Redis when it answers; in development a server-less broker otherwise.

@@ -1,9 +1,10 @@
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from mnistsite.api_common import api_not_found
 from recognizer import urls as recognizer_urls
 from training import urls as training_urls
 
@@ -14,6 +15,9 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api/", include(recognizer_urls.api_urls)),
     path("api/", include(training_urls.api_urls)),
+    # Any other /api/ address (`/api/batches/abc`): the API's JSON 404. The schema and docs pages
+    # are left out, so that Django still redirects /api/schema to /api/schema/.
+    re_path(r"^api/(?!schema|docs|redoc)", api_not_found),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # The browsable API's own login and logout; its login template is the site's (templates/rest_framework).

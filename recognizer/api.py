@@ -1,8 +1,12 @@
 """DRF API classes: parse input, call one service, shape the output."""
 
+import datetime
+
 import django_filters
+from django import forms
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from django.core.exceptions import ValidationError
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -10,16 +14,17 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from mnistsite.api_common import DETAIL_ERRORS, FORBIDDEN, LIST_ERRORS, ErrorSerializer, PageNumberPagination
 from mnistsite.api_errors import ApiError
 from mnistsite.health import health_report
 from recognizer import access
 from recognizer.models import Prediction
 from recognizer.serializers import (
-    ErrorSerializer,
     HealthSerializer,
     LiveSerializer,
     PredictInputSerializer,
     PredictionOutputSerializer,
+    PredictJsonInputSerializer,
     prediction_representation,
 )
 from recognizer.services import ImageDecodeError, InvalidImagePayload, image_payload_decode, prediction_create
@@ -27,6 +32,7 @@ from recognizer.serving import NoModelAvailable
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="The request holds no readable image."),
+    403: FORBIDDEN,
     413: OpenApiResponse(ErrorSerializer, description="The upload is larger than MAX_UPLOAD_BYTES."),
     415: OpenApiResponse(ErrorSerializer, description="Unsupported content type."),
     429: OpenApiResponse(ErrorSerializer, description="Too many requests from this client."),
@@ -51,7 +57,7 @@ class PredictView(APIView):
     throttle_scope = "predict"
 
     @extend_schema(
-        request={"multipart/form-data": PredictInputSerializer, "application/json": PredictInputSerializer},
+        request={"multipart/form-data": PredictInputSerializer, "application/json": PredictJsonInputSerializer},
         responses={200: PredictionOutputSerializer, **ERRORS},
     )
     def post(self, request):
@@ -121,12 +127,61 @@ class HealthLiveView(APIView):
         return Response({"status": "ok"})
 
 
+class UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 moment, turned to UTC. PostgreSQL refuses a UTC offset past 15:59 (DataError,
+    a 500), and a moment outside years 1 to 9999 once in UTC is no moment: both are a 400."""
+
+    def to_python(self, value):
+        try:
+            moment = super().to_python(value)
+            return None if moment is None else moment.astimezone(datetime.UTC)
+        except OverflowError as exc:
+            raise ValidationError("the moment is out of range (years 1 to 9999, in UTC)", code="invalid") from exc
+
+
+class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
+
+
+@extend_schema_field({"type": "integer", "minimum": 0, "maximum": 9})
+class DigitFilter(django_filters.NumberFilter):
+    """A digit, 0 to 9: anything else (1.5, -3, 1e16) is a 400, not an empty list."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, min_value=0, max_value=9, **kwargs)
+
+
+class StrictBooleanField(forms.NullBooleanField):
+    """true/false (or 1/0): django-filter's boolean reads any other word as "no filter"."""
+
+    widget = forms.TextInput  # NullBooleanSelect would turn any other word into None first
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if str(value).lower() in ("true", "1"):
+            return True
+        if str(value).lower() in ("false", "0"):
+            return False
+        raise ValidationError("use true or false", code="invalid")
+
+    def validate(self, value):
+        pass
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
 class PredictionFilter(django_filters.FilterSet):
-    digit = django_filters.NumberFilter(field_name="prediction")
-    reviewed = django_filters.BooleanFilter(field_name="reviewed_at", lookup_expr="isnull", exclude=True)
+    digit = DigitFilter(field_name="prediction")
+    rejected = StrictBooleanFilter()
+    reviewed = StrictBooleanFilter(field_name="reviewed_at", lookup_expr="isnull", exclude=True)
     model_version = django_filters.CharFilter(field_name="model_version__version")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created", lookup_expr="lt")
+    created_after = UtcIsoDateTimeFilter(field_name="created", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created", lookup_expr="lt")
     date = django_filters.DateFilter(field_name="created", lookup_expr="date")
 
     class Meta:
@@ -134,17 +189,20 @@ class PredictionFilter(django_filters.FilterSet):
         fields = ["digit", "rejected", "reviewed", "model_version", "source", "date", "created_after", "created_before"]
 
 
+@extend_schema_view(get=extend_schema(responses={200: PredictionOutputSerializer(many=True), **LIST_ERRORS}))
 class PredictionListView(generics.ListAPIView):
     """Stored predictions, newest first: staff see all, a user their own."""
 
     serializer_class = PredictionOutputSerializer
     permission_classes = [IsAuthenticated]
     filterset_class = PredictionFilter
+    pagination_class = PageNumberPagination
 
     def get_queryset(self):
         return access.predictions_visible(self.request)
 
 
+@extend_schema_view(get=extend_schema(responses={200: PredictionOutputSerializer, **DETAIL_ERRORS}))
 class PredictionDetailView(generics.RetrieveAPIView):
     serializer_class = PredictionOutputSerializer
     permission_classes = [AllowAny]

@@ -16,12 +16,13 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from mnistsite.api_common import DETAIL_ERRORS, FORBIDDEN, LIST_ERRORS, PageNumberPagination, error_response
 from mnistsite.api_errors import ApiError
 from mnistsite.health import BrokerUnavailable
 from recognizer import batch
 from recognizer.batch_sources import BatchSourceError
 from recognizer.models import BatchJob
-from recognizer.serializers import ErrorSerializer
+from recognizer.serializers import UploadField
 
 
 def max_upload_bytes() -> int:
@@ -29,9 +30,9 @@ def max_upload_bytes() -> int:
 
 
 class BatchCreateInputSerializer(serializers.Serializer):
-    file = serializers.FileField(required=False, help_text="A zip archive of images (folders 0-9 give labels).")
+    file = UploadField(required=False, help_text="A zip archive of images (folders 0-9 give labels).")
     files = serializers.ListField(
-        child=serializers.FileField(), required=False, help_text="Several image files instead of a zip."
+        child=UploadField(), required=False, help_text="Several image files instead of a zip."
     )
 
     def validate(self, attrs):
@@ -80,9 +81,11 @@ class BatchJobOutputSerializer(serializers.ModelSerializer):
 
 
 ERRORS = {
-    400: OpenApiResponse(ErrorSerializer, description="Not a zip archive, or no files."),
-    403: OpenApiResponse(ErrorSerializer, description="Not signed in."),
-    413: OpenApiResponse(ErrorSerializer, description="The upload is larger than BATCH_MAX_UPLOAD_BYTES."),
+    400: error_response("Not a zip archive, or no files."),
+    403: FORBIDDEN,
+    413: error_response("The upload is larger than BATCH_MAX_UPLOAD_BYTES."),
+    415: error_response("Not a multipart (or form) body."),
+    503: error_response("The broker cannot take the job's tasks now."),
 }
 
 
@@ -99,9 +102,14 @@ class BatchListCreateView(generics.ListAPIView):
     serializer_class = BatchJobOutputSerializer
     permission_classes = [IsAuthenticated]
     parser_classes = [MultiPartParser, FormParser]
+    pagination_class = PageNumberPagination
 
     def get_queryset(self):
         return batch.batch_jobs_visible(user=self.request.user)
+
+    @extend_schema(responses={200: BatchJobOutputSerializer(many=True), **LIST_ERRORS})
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
     @extend_schema(
         request={"multipart/form-data": BatchCreateInputSerializer},
@@ -136,7 +144,7 @@ class BatchDetailView(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses={200: BatchJobOutputSerializer, 404: ErrorSerializer})
+    @extend_schema(responses={200: BatchJobOutputSerializer, **DETAIL_ERRORS})
     def get(self, request, pk: int):
         return Response(BatchJobOutputSerializer(_job_or_404(request, pk)).data)
 
@@ -146,7 +154,10 @@ class BatchCancelView(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=None, responses={200: BatchJobOutputSerializer, 404: ErrorSerializer, 409: ErrorSerializer})
+    @extend_schema(
+        request=None,
+        responses={200: BatchJobOutputSerializer, **DETAIL_ERRORS, 409: error_response("The job has finished.")},
+    )
     def post(self, request, pk: int):
         job = _job_or_404(request, pk)
         if job.finished_state:
@@ -160,7 +171,7 @@ class BatchResultsJsonView(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses={200: OpenApiResponse(description="{job, results: [rows]}"), 404: ErrorSerializer})
+    @extend_schema(responses={200: OpenApiResponse(description="{job, results: [rows]}"), **DETAIL_ERRORS})
     def get(self, request, pk: int):
         job = _job_or_404(request, pk)
         return Response({"job": job.pk, "status": job.status, "results": list(batch.batch_results(job=job))})
@@ -171,7 +182,7 @@ class BatchResultsCsvView(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses={(200, "text/csv"): OpenApiResponse(description="CSV rows"), 404: ErrorSerializer})
+    @extend_schema(responses={(200, "text/csv"): OpenApiResponse(description="CSV rows"), **DETAIL_ERRORS})
     def get(self, request, pk: int):
         job = _job_or_404(request, pk)
 

@@ -1,5 +1,8 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from mnistsite.api_common import ErrorSerializer  # noqa: F401 - its old home; other modules import it from here
 from recognizer.access import IMAGE_URL_MAX_AGE, prediction_image_url
 from recognizer.models import Prediction
 
@@ -38,21 +41,39 @@ def prediction_representation(obj: Prediction, *, request=None) -> dict:
     }
 
 
+PREDICT_SOURCES = ["api", "upload", "canvas"]
+
+
+@extend_schema_field(OpenApiTypes.BINARY)
+class UploadField(serializers.FileField):
+    """A file sent in a multipart request. The schema says binary: drf-spectacular describes a plain
+    FileField as a URL (what it is in an answer), and clients and fuzzers would send text."""
+
+
 class PredictInputSerializer(serializers.Serializer):
-    file = serializers.FileField(required=False, help_text="The image, as a multipart upload.")
+    file = UploadField(required=False, help_text="The image, as a multipart upload.")
     image = serializers.CharField(
         required=False,
         help_text="The image as base64 or a data URL (a canvas).",
         style={"base_template": "textarea.html", "rows": 3},  # the browsable API's form
     )
     source = serializers.ChoiceField(
-        choices=["api", "upload", "canvas"], required=False, default="api", help_text="Where the image comes from."
+        choices=PREDICT_SOURCES, required=False, default="api", help_text="Where the image comes from."
     )
 
     def validate(self, attrs):
         if not attrs.get("file") and not attrs.get("image"):
             raise serializers.ValidationError("send an image: a multipart field 'file' or a JSON field 'image'")
         return attrs
+
+
+class PredictJsonInputSerializer(serializers.Serializer):
+    """The JSON body of /api/predict, for the schema (PredictInputSerializer reads it)."""
+
+    image = serializers.CharField(help_text="The image as base64 or a data URL (a canvas).")
+    source = serializers.ChoiceField(
+        choices=PREDICT_SOURCES, required=False, default="api", help_text="Where the image comes from."
+    )
 
 
 class PredictionOutputSerializer(serializers.ModelSerializer):
@@ -97,11 +118,6 @@ class PredictionOutputSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance):
         return prediction_representation(instance, request=self.context.get("request"))
-
-
-class ErrorSerializer(serializers.Serializer):
-    error = serializers.CharField()
-    detail = serializers.JSONField(allow_null=True)
 
 
 class HealthSerializer(serializers.Serializer):
