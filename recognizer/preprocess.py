@@ -51,11 +51,13 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 from scipy import ndimage
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "FORMATS",
+    "FULL_DECODE_MAX_BYTES",
     "ImageDecodeError",
     "Preprocessed",
     "decode_image",
@@ -66,9 +68,22 @@ __all__ = [
     "to_png",
 ]
 
+#: The formats :func:`decode_image` reads; Pillow's other plugins (PSD, EPS, ICO, TGA...)
+#: are never tried.
+FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")  # JPEG includes MPO (phones)
 #: Largest image (width x height) accepted by :func:`decode_image`: 40 MP covers
 #: phone cameras; a header claiming more is refused before pixels are decoded.
+#: Baseline JPEGs get this limit: they are decoded at reduced scale (draft).
 DEFAULT_MAX_PIXELS = 40_000_000
+#: Other formats are decoded in full, every pixel held and paid for: at most this
+#: many bytes decoded (10 MP in colour, 40 MP in grey; WebP counts four times, as
+#: libwebp and Pillow hold four copies of it). bench/expensive_inputs.py measures the worst cases.
+FULL_DECODE_MAX_BYTES = 40_000_000
+#: RLE-compressed BMP: Pillow decodes it in Python, a pixel at a time.
+BMP_RLE_MAX_PIXELS = 1_000_000
+#: Progressive (or multi-scan) JPEG: libjpeg holds every DCT coefficient until the
+#: last scan; at most this many bytes of them (a 21 MP 4:2:0 colour photo).
+JPEG_COEFFICIENT_MAX_BYTES = 64_000_000
 
 _EXIF_ORIENTATION = 0x0112
 #: Set in Image.info by decode_image when a JPEG was decoded at reduced size:
@@ -159,8 +174,16 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
     """Decode image bytes into a loaded Pillow image (first frame, EXIF-rotated).
 
     Raises :class:`ImageDecodeError`, and no other exception, for anything that
-    is not a readable image or is larger than ``max_pixels``; the size is
-    checked from the header, before any pixel is decoded.
+    is not a readable image of one of FORMATS or is larger than its format's
+    limit (``max_pixels`` at most); the size is checked from the header,
+    before any pixel is decoded.
+
+    The cost is bounded: a JPEG is decoded at reduced scale (draft), other
+    formats in full but under a lower cap, and an image larger than twice
+    WORK_MAX_SIDE is reduced by an integer factor (box average) right after
+    decoding, strip by strip, to the mode preprocess_pil works in; its
+    ``info[DECODE_SCALE_KEY]`` then says by how much. ``format`` is the
+    format Pillow detected.
     """
     if isinstance(data, (bytearray, memoryview)):
         data = bytes(data)
@@ -173,30 +196,41 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
             # Pillow's own bomb check warns between 1x and 2x its limit; we
             # apply ours right after, so the warning is noise.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img = Image.open(io.BytesIO(data), formats=FORMATS)
     except Image.DecompressionBombError as exc:
         raise _too_large() from exc
     except Exception as exc:  # Pillow raises many types for garbage input.
         raise ImageDecodeError("The file is not an image we can read (PNG, JPEG, WebP, GIF, BMP or TIFF).") from exc
     try:
         width, height = img.size
+        fmt = img.format
         if width <= 0 or height <= 0:
             raise ImageDecodeError("The image has no pixels.")
-        if width * height > max_pixels:
-            raise _too_large(width, height, max_pixels)
-        if img.format == "JPEG" and max(width, height) > 2 * WORK_MAX_SIDE:
+        limit, kind = _pixel_limit(img, data, max_pixels)
+        if width * height > limit:
+            raise _too_large(width, height, limit, kind)
+        # Read before load: counting frames can mean reading every one (a TIFF's pages).
+        several_frames = bool(getattr(img, "is_animated", False))
+        if fmt in _JPEG_FORMATS and max(width, height) > 2 * WORK_MAX_SIDE:
             # Decode at a reduced scale (1/2 .. 1/8): much faster, and we
             # would reduce the image anyway.
             img.draft(img.mode, (WORK_MAX_SIDE, WORK_MAX_SIDE))
-        decode_scale = width / img.size[0]
         img.load()
+        orientation = 1
         # A corrupt EXIF block is not worth refusing the image: keep it unrotated.
         with contextlib.suppress(Exception):
-            if img.getexif().get(_EXIF_ORIENTATION, 1) != 1:
-                img = ImageOps.exif_transpose(img)
+            orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
+        if max(img.size) > 2 * WORK_MAX_SIDE:
+            img = _reduced_for_work(img)
+        elif several_frames:
+            img = img.copy()  # the first frame alone: nothing later counts the frames
+        decode_scale = width / img.size[0]
+        if orientation in _TRANSPOSE:
+            img = img.transpose(_TRANSPOSE[orientation])
         if decode_scale != 1.0:
             # Lets preprocess_pil report the ink box in the file's own pixels.
             img.info[DECODE_SCALE_KEY] = decode_scale
+        img.format = fmt
         return img
     except ImageDecodeError:
         raise
@@ -206,11 +240,123 @@ def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
         raise ImageDecodeError("The image file is damaged or truncated and cannot be read.") from exc
 
 
-def _too_large(width: int | None = None, height: int | None = None, limit: int | None = None) -> ImageDecodeError:
+_JPEG_FORMATS = ("JPEG", "MPO")
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# Rows reduced at a time by _reduced_for_work (rounded to the factor).
+_STRIP_ROWS = 256
+
+
+def _pixel_limit(img: Image.Image, data: bytes, max_pixels: int) -> tuple[int, str]:
+    """The largest width x height decode_image accepts for this file, and what the limit is
+    for ("PNG images"), from the header alone."""
+    fmt = img.format
+    if fmt in _JPEG_FORMATS:
+        if _jpeg_buffers_coefficients(img, data):
+            # libjpeg keeps every DCT coefficient (2 bytes) of a progressive or multi-scan
+            # JPEG until the last scan, whatever the draft scale.
+            layers = getattr(img, "layer", None) or [(None, 1, 1, None)] * len(img.getbands())
+            h_max = max(h for _, h, _, _ in layers) or 1
+            v_max = max(v for _, _, v, _ in layers) or 1
+            per_pixel = 2.0 * sum(h * v for _, h, v, _ in layers) / (h_max * v_max)
+            return min(max_pixels, int(JPEG_COEFFICIENT_MAX_BYTES / per_pixel)), "progressive JPEG images"
+        return max_pixels, "JPEG images"
+    if fmt == "BMP" and img.info.get("compression") in (1, 2):  # RLE8, RLE4
+        return min(max_pixels, BMP_RLE_MAX_PIXELS), "compressed BMP images"
+    per_pixel = _decoded_bytes_per_pixel(img)
+    if fmt == "WEBP":
+        per_pixel *= 4  # libwebp's decoder keeps two canvases, and Pillow copies its output twice
+    limit = int(FULL_DECODE_MAX_BYTES / per_pixel)
+    return min(max_pixels, limit), f"{fmt} images like this one ({img.mode}{', 16-bit' if _sixteen_bit(img) else ''})"
+
+
+def _decoded_bytes_per_pixel(img: Image.Image) -> int:
+    """Bytes a decoded pixel takes (Pillow keeps images of 2 to 4 bands in 4 bytes a pixel),
+    doubled where the file holds 16-bit samples that the decoder reads first."""
+    if img.mode in ("I", "F"):
+        size = 4
+    elif img.mode.startswith("I;16"):
+        size = 2
+    else:
+        size = 1 if len(img.getbands()) == 1 else 4
+    return size * 2 if _sixteen_bit(img) and size != 2 else size
+
+
+def _sixteen_bit(img: Image.Image) -> bool:
+    """Whether the decoder reads 16-bit samples into a mode of 8-bit ones (a 16-bit RGBA PNG)."""
+    return not img.mode.startswith("I;16") and any(";16" in str(tile.args) for tile in getattr(img, "tile", []))
+
+
+def _jpeg_buffers_coefficients(img: Image.Image, data: bytes) -> bool:
+    """Whether the JPEG has several scans (progressive, or baseline non-interleaved), which
+    libjpeg decodes through a buffer of the whole image's coefficients."""
+    if img.info.get("progressive") or img.info.get("progression"):
+        return True
+    # Walk the marker segments up to the first scan (SOS); thumbnails inside APP segments
+    # are skipped that way. A second SOS marker after it means several scans: entropy-coded
+    # data never holds one (a 0xFF byte there is followed by 0x00 or a restart marker).
+    at = 2
+    while at + 4 <= len(data) and data[at] == 0xFF:
+        marker = data[at + 1]
+        if marker == 0xDA:
+            return data.find(b"\xff\xda", at + 2) != -1
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
+            at += 2
+            continue
+        at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+    return False
+
+
+def _work_mode(img: Image.Image) -> str:
+    """The mode preprocess_pil (_to_grey) reduces an image of img's mode in."""
+    mode = img.mode
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+    if mode == "P":
+        return "RGBA" if has_alpha else "RGB"
+    if mode in ("1", "CMYK", "YCbCr", "LAB", "HSV"):
+        return "L"
+    if has_alpha and mode not in ("RGBA", "LA"):
+        return "RGBA"
+    if mode in ("L", "RGB", "RGBA", "LA", "F", "I"):
+        return mode
+    return "F" if mode.startswith("I") else "RGB"
+
+
+def _reduced_for_work(img: Image.Image) -> Image.Image:
+    """A loaded image reduced by the largest integer factor that keeps its longest side at
+    least WORK_MAX_SIDE (box average; premultiplied alpha), in _work_mode. Strip by strip:
+    besides the decoded image, only a strip and the small result are held."""
+    factor = max(img.size) // WORK_MAX_SIDE
+    mode = _work_mode(img)
+    width, height = img.size
+    out = Image.new(mode, (-(-width // factor), -(-height // factor)))
+    rows = factor * max(1, _STRIP_ROWS // factor)
+    for top in range(0, height, rows):
+        strip = img.crop((0, top, width, min(height, top + rows)))
+        if strip.mode != mode:
+            strip = strip.convert(mode)
+        out.paste(strip.reduce(factor), (0, top // factor))
+    out.info = {k: v for k, v in img.info.items() if k != "transparency"}
+    return out
+
+
+def _too_large(
+    width: int | None = None, height: int | None = None, limit: int | None = None, kind: str = "images"
+) -> ImageDecodeError:
     if width is None:
         return ImageDecodeError("The image is too large to process.")
     return ImageDecodeError(
-        f"The image is too large ({width}x{height} pixels); the limit is {limit / 1e6:.0f} million pixels."
+        f"The image is too large ({width}x{height} pixels); for {kind} the limit is {limit / 1e6:g} million pixels."
     )
 
 
@@ -348,14 +494,9 @@ def _to_grey(img: Image.Image) -> tuple[np.ndarray, bool, float]:
     """
     if getattr(img, "n_frames", 1) > 1 and img.tell() != 0:
         img.seek(0)
-    mode = img.mode
-    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
-    if mode == "P":
-        img = img.convert("RGBA" if has_alpha else "RGB")
-    elif mode in ("1", "CMYK", "YCbCr", "LAB", "HSV"):
-        img = img.convert("L")
-    elif has_alpha and mode not in ("RGBA", "LA"):
-        img = img.convert("RGBA")
+    mode = _work_mode(img)
+    if mode != img.mode and (mode in ("L", "RGBA") or img.mode == "P"):
+        img = img.convert(mode)  # palette, bilevel, other colour spaces, alpha in any form
 
     scale = 1.0
     longest = max(img.size)
@@ -366,7 +507,7 @@ def _to_grey(img: Image.Image) -> tuple[np.ndarray, bool, float]:
             max(1, round(img.size[1] / scale)),
         )
         if img.mode not in ("L", "RGB", "RGBA", "LA", "F", "I"):
-            img = img.convert("F") if img.mode.startswith("I") else img.convert("RGB")
+            img = img.convert(_work_mode(img))  # high bit depths to F, the rest to RGB
         if img.mode in ("RGBA", "LA"):
             img = img.convert("RGBa" if img.mode == "RGBA" else "La")  # premultiplied: no colour fringes
             img = img.resize(size, Image.Resampling.BOX).convert("RGBA" if img.mode == "RGBa" else "LA")

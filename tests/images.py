@@ -129,3 +129,88 @@ def font_text(text: str, *, size: int = 100, style: str = "paper") -> Image.Imag
     canvas = Image.new("L", (right - left + 2 * margin, bottom - top + 2 * margin), 0)
     ImageDraw.Draw(canvas).text((margin - left, margin - top), text, fill=255, font=font)
     return styled(np.asarray(canvas), style)
+
+
+# --------------------------------------------------------------------------
+# Expensive inputs: small files that decode to many pixels (bench/expensive_inputs.py and
+# the bad-input corpus). Built on the fly: no big binaries in the repository.
+# --------------------------------------------------------------------------
+
+
+def big_digit_canvas(size: tuple[int, int], *, style: str = "paper", index: int = 5) -> Image.Image:
+    """A digit of the MNIST sample, a third of the short side tall, in the middle of a big
+    blank canvas (`style` as for `render`): a few hundred KB once compressed."""
+    digits, _ = mnist_sample()
+    side = max(28, min(size) // 3)
+    digit = render(digits[index], style=style, side=side)
+    canvas = Image.new(digit.mode, size, 255 if style == "paper" else 0)
+    canvas.paste(digit, ((size[0] - side) // 2, (size[1] - side) // 2))
+    return canvas
+
+
+def bmp_rle8(width: int, height: int, *, run: int = 255, eol_after: int | None = None) -> bytes:
+    """A grey RLE8-compressed BMP, all white, written as runs of `run` pixels. With
+    `eol_after`, each row ends ("end of line") after that many pixels and Pillow pads the
+    rest of the row one byte at a time: a few bytes a row that cost a full row to decode."""
+    row = bytearray()
+    x = 0
+    stop = width if eol_after is None else eol_after
+    while x < stop:
+        n = min(run, stop - x)
+        row += bytes((n, 255 - (x // run) % 2))  # alternate two whites so runs stay runs
+        x += n
+    row += b"\x00\x00"
+    pixels = bytes(row) * height + b"\x00\x01"
+    palette = b"".join(bytes((i, i, i, 0)) for i in range(256))
+    offset = 14 + 40 + len(palette)
+    header = b"BM" + (offset + len(pixels)).to_bytes(4, "little") + b"\x00" * 4 + offset.to_bytes(4, "little")
+    info = (
+        b"".join(
+            v.to_bytes(n, "little")
+            for v, n in (
+                (40, 4),
+                (width, 4),
+                (height, 4),
+                (1, 2),
+                (8, 2),
+                (1, 4),
+                (len(pixels), 4),
+                (2835, 4),
+                (2835, 4),
+            )
+        )
+        + (256).to_bytes(4, "little")
+        + (0).to_bytes(4, "little")
+    )
+    return header + info + palette + pixels
+
+
+def tiff_many_pages(pages: int) -> bytes:
+    """A TIFF whose first page is a digit and whose IFD chain holds `pages` - 1 more pages of
+    1x1 pixel: counting its pages reads every IFD."""
+    first = encode(render(mnist_sample()[0][5], style="paper"), "TIFF")
+    head = bytearray(first)
+    # Walk to the first IFD's "next IFD" pointer and chain the extra pages after the file.
+    ifd = int.from_bytes(head[4:8], "little")
+    entries = int.from_bytes(head[ifd : ifd + 2], "little")
+    next_at = ifd + 2 + 12 * entries
+    tags = [(256, 3, 1, 1), (257, 3, 1, 1), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1), (278, 3, 1, 1)]
+    pixel_at = len(head)
+    head += b"\xff\x00"  # the 1x1 pages' one pixel (and padding)
+    body = bytearray()
+    start = len(head)
+    size = 2 + 12 * (len(tags) + 2) + 4
+    for page in range(pages - 1):
+        at = start + page * size
+        entry = bytearray((len(tags) + 2).to_bytes(2, "little"))
+        for tag, kind, count, value in tags:
+            entry += tag.to_bytes(2, "little") + kind.to_bytes(2, "little") + count.to_bytes(4, "little")
+            entry += value.to_bytes(4, "little")
+        entry += (273).to_bytes(2, "little") + (4).to_bytes(2, "little") + (1).to_bytes(4, "little")
+        entry += pixel_at.to_bytes(4, "little")
+        entry += (279).to_bytes(2, "little") + (4).to_bytes(2, "little") + (1).to_bytes(4, "little")
+        entry += (1).to_bytes(4, "little")
+        entry += (at + size if page < pages - 2 else 0).to_bytes(4, "little")
+        body += entry
+    head[next_at : next_at + 4] = (start if pages > 1 else 0).to_bytes(4, "little")
+    return bytes(head + body)

@@ -12,7 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from recognizer.models import Prediction
-from tests.images import encode, mnist_sample, render
+from tests.images import big_digit_canvas, bmp_rle8, encode, mnist_sample, render, tiff_many_pages
 
 pytestmark = pytest.mark.django_db
 
@@ -21,13 +21,13 @@ DIGIT = IMAGES[5]
 LABEL = int(LABELS[5])
 
 
-def png_header_only(width: int, height: int) -> bytes:
+def png_header_only(width: int, height: int, *, rgba: bool = False) -> bytes:
     """A few hundred bytes of PNG that declare a huge image (a decompression bomb's header)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
-    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8 if rgba else 1, 6 if rgba else 0, 0, 0, 0)
     rows = zlib.compress(b"\x00" * (1 + (width + 7) // 8) * 8)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
 
@@ -67,6 +67,19 @@ def exif_rotated_jpeg() -> bytes:
     return encode(stored, "JPEG", quality=95, exif=exif.tobytes())
 
 
+def jpeg_declaring(width: int, height: int, **options) -> bytes:
+    """A small JPEG whose frame header (SOF) is patched to declare width x height: refused from
+    its header, or else a damaged file."""
+    data = bytearray(encode(Image.new("RGB", (16, 16), "white"), "JPEG", **options))
+    sof = max(data.find(b"\xff\xc0"), data.find(b"\xff\xc2"))
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def webp_lossless_blank(side: int) -> bytes:
+    return encode(Image.new("RGB", (side, side), "white"), "WEBP", lossless=True)
+
+
 def data_url(data: bytes, mime: str = "image/png") -> str:
     return f"data:{mime};base64," + base64.b64encode(data).decode()
 
@@ -86,6 +99,16 @@ CORPUS = [
     ("pdf", ("file", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF", "doc.pdf"), 400),
     ("bomb-30000", ("file", png_header_only(30000, 30000), "bomb.png"), 400),
     ("header-65000", ("file", png_header_only(65000, 65000), "huge.png"), 400),
+    # Expensive pixels: refused from the header above each format's limit, read at the limit.
+    ("png-rgba-40mp", ("file", png_header_only(8000, 5000, rgba=True), "big.png"), 400),
+    ("jpeg-64mp", ("file", jpeg_declaring(8000, 8000), "huge.jpg"), 400),
+    ("jpeg-progressive-36mp", ("file", jpeg_declaring(6000, 6000, progressive=True), "prog.jpg"), 400),
+    ("webp-lossless-4mp", ("file", lambda: webp_lossless_blank(2000), "big.webp"), 400),
+    ("bmp-rle8-rows-cut-2mp", ("file", lambda: bmp_rle8(2000, 1000, run=1, eol_after=1), "rle.bmp"), 400),
+    ("png-rgba-9mp", ("file", lambda: encode(big_digit_canvas((3000, 3000), style="transparent")), "c.png"), OK),
+    ("jpeg-24mp-phone", ("file", lambda: encode(big_digit_canvas((6000, 4000)), "JPEG", quality=90), "p.jpg"), OK),
+    ("gif-9mp", ("file", lambda: encode(big_digit_canvas((3000, 3000)).convert("P"), "GIF"), "big.gif"), OK),
+    ("tiff-20000-pages", ("file", lambda: tiff_many_pages(20_000), "pages.tiff"), OK),
     ("one-pixel", ("file", encode(Image.new("L", (1, 1), 255)), "dot.png"), REJECTED),
     ("strip-10000x10", ("file", encode(Image.new("L", (10000, 10), 255)), "strip.png"), REJECTED),
     ("fully-transparent", ("file", encode(Image.new("RGBA", (200, 200), (0, 0, 0, 0))), "clear.png"), REJECTED),
@@ -118,7 +141,8 @@ CORPUS = [
 def send(client, how):
     kind = how[0]
     if kind == "file":
-        return client.post("/api/predict", {"file": SimpleUploadedFile(how[2], how[1], content_type="image/png")})
+        data = how[1]() if callable(how[1]) else how[1]  # big inputs are built when their case runs
+        return client.post("/api/predict", {"file": SimpleUploadedFile(how[2], data, content_type="image/png")})
     if kind == "multipart":
         return client.post("/api/predict", how[1])
     if kind == "json":
@@ -161,3 +185,20 @@ def test_body_over_the_limit_gets_413_and_nothing_is_stored(client, served_defau
     assert "limit" in response.json()["error"]
     assert Prediction.objects.count() == 0
     assert not [path for path in media_root.rglob("*") if path.is_file()]
+
+
+@pytest.mark.parametrize(
+    ("data", "words"),
+    [
+        (png_header_only(8000, 5000, rgba=True), "PNG images like this one (RGBA)"),
+        (jpeg_declaring(6000, 6000, progressive=True), "progressive JPEG"),
+        (jpeg_declaring(8000, 8000), "JPEG images the limit is 40 million pixels"),
+    ],
+    ids=["png-rgba", "jpeg-progressive", "jpeg"],
+)
+def test_an_image_over_its_formats_limit_is_refused_with_the_size_and_the_limit(
+    client, served_default_model, data, words
+):
+    response = client.post("/api/predict", {"file": SimpleUploadedFile("big", data)})
+    assert response.status_code == 400
+    assert "too large" in response.json()["error"] and words in response.json()["error"]

@@ -20,6 +20,7 @@ from recognizer.preprocess import (
     Preprocessed,
     decode_image,
     preprocess_bytes,
+    preprocess_decoded,
     preprocess_pil,
     to_png,
 )
@@ -353,3 +354,17 @@ def test_stored_png_preprocesses_to_the_same_array(reference):
     # Re-running a stored 28x28 (e.g. a batch retry) gives what the model saw the first time.
     again = preprocess_bytes(to_png(reference["7"])).pixels
     assert similarity(again, reference["7"]) > 0.99
+
+
+def test_a_large_png_is_reduced_while_decoding_and_its_ink_box_is_in_file_pixels():
+    from recognizer.preprocess import DECODE_SCALE_KEY, WORK_MAX_SIDE
+    from tests.images import big_digit_canvas
+
+    data = encode(big_digit_canvas((3000, 2000), style="transparent"), "PNG")
+    image = decode_image(data)
+    assert max(image.size) < 2 * WORK_MAX_SIDE and image.mode == "RGBA" and image.format == "PNG"
+    assert image.info[DECODE_SCALE_KEY] == pytest.approx(3000 / image.size[0])
+    result = preprocess_decoded(image)
+    assert not result.rejected
+    left, top, right, bottom = result.bbox
+    assert 1000 < left < right < 2000 and 600 < top < bottom < 1400  # the digit's 666 px square, centred
