@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "mnistsite",
     "recognizer",
     "training",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -67,6 +68,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "mnistsite.urls"
@@ -103,8 +106,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-# Throttle counters live in the cache: use Redis (CACHE_URL=redis://...) when several processes serve.
-CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+# Throttle counters live in the cache, which every process must share: by default a table in
+# the database (mnistsite migration 0003), Redis with CACHE_URL=redis://... (compose does).
+# MAX_ENTRIES: one key per client seen in a rate's window; past it Django drops a third.
+CACHES = {"default": env.cache("CACHE_URL", default="dbcache://mnistsite_cache?MAX_ENTRIES=5000")}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -257,3 +262,27 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "index"
 LOGOUT_REDIRECT_URL = "index"
 TRAINING_HEARTBEAT_STALE_SECONDS = env.float("TRAINING_HEARTBEAT_STALE_SECONDS", default=90.0)
+
+# --- Client identity and login limits ---
+# How many proxies in front of gunicorn append to X-Forwarded-For and are trusted to. 0 (the
+# default): the header is ignored and REMOTE_ADDR names the client, so a spoofed header buys
+# no fresh rate limit. Behind one proxy that sets the header (nginx), 1: the address it appended.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+REST_FRAMEWORK["NUM_PROXIES"] = NUM_PROXIES
+# Login attempts (the site's page, the admin, the browsable API's login): django-axes counts
+# failures per username and client address, in the database, and locks that pair out.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_LOCKOUT_MINUTES = env.float("LOGIN_LOCKOUT_MINUTES", default=15.0)
+AXES_COOLOFF_TIME = LOGIN_LOCKOUT_MINUTES / 60  # hours, as axes reads a number
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "mnistsite.client_identity.client_ip"  # the throttles' rule, NUM_PROXIES
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_HTTP_RESPONSE_CODE = 429
+# Failures and lockouts are warnings; axes' INFO lines (a start-up banner that would break the
+# one-line errors of commands, a line per handler call) are left out.
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}
