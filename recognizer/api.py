@@ -33,7 +33,10 @@ from recognizer.serving import NoModelAvailable
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="The request holds no readable image."),
     403: FORBIDDEN,
-    413: OpenApiResponse(ErrorSerializer, description="The upload is larger than MAX_UPLOAD_BYTES."),
+    413: OpenApiResponse(
+        ErrorSerializer,
+        description="The upload is larger than MAX_UPLOAD_BYTES, or has more fields than Django's limit.",
+    ),
     415: OpenApiResponse(ErrorSerializer, description="Unsupported content type."),
     429: OpenApiResponse(ErrorSerializer, description="Too many requests from this client."),
     503: OpenApiResponse(ErrorSerializer, description="No model can be served."),

@@ -83,7 +83,7 @@ class BatchJobOutputSerializer(serializers.ModelSerializer):
 ERRORS = {
     400: error_response("Not a zip archive, or no files."),
     403: FORBIDDEN,
-    413: error_response("The upload is larger than BATCH_MAX_UPLOAD_BYTES."),
+    413: error_response("The upload is larger than BATCH_MAX_UPLOAD_BYTES, or sends more files than Django's limit."),
     415: error_response("Not a multipart (or form) body."),
     503: error_response("The broker cannot take the job's tasks now."),
 }
