@@ -24,9 +24,42 @@ def error_response(message: str, *, status_code: int, detail=None) -> Response:
     return Response({"error": message, "detail": detail}, status=status_code)
 
 
+def request_too_big_response(exc) -> Response | None:
+    """Django's limits on a request body, met while DRF parses it: a JSON answer that names
+    the limit, where Django would answer its HTML 400 page. None for other exceptions."""
+    from django.conf import settings
+    from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+
+    if isinstance(exc, TooManyFilesSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        return error_response(
+            f"too many files in one request: the limit is {limit}; send more images as one zip archive",
+            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            detail={"limit_files": limit},
+        )
+    if isinstance(exc, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return error_response(
+            f"too many form fields in one request: the limit is {limit}",
+            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            detail={"limit_fields": limit},
+        )
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return error_response(
+            f"the request body is too large: the limit for fields other than files is {limit} bytes",
+            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            detail={"limit_bytes": limit},
+        )
+    return None
+
+
 def exception_handler(exc, context):
     from mnistsite.health import BrokerUnavailable
 
+    too_big = request_too_big_response(exc)
+    if too_big is not None:
+        return too_big
     if isinstance(exc, BrokerUnavailable):
         return error_response(
             str(exc), status_code=status.HTTP_503_SERVICE_UNAVAILABLE, detail={"broker": "unavailable"}

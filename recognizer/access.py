@@ -2,6 +2,7 @@
 predictions it made (so the history page works without an account); and whoever holds a
 signed image URL from an API answer, that one image, for IMAGE_URL_MAX_AGE."""
 
+from django.conf import settings
 from django.core import signing
 from django.db.models import Q, QuerySet
 from django.urls import reverse
@@ -30,10 +31,20 @@ def predictions_visible(request) -> QuerySet[Prediction]:
 
 
 def session_remember(request, prediction: Prediction) -> None:
+    """Remember the prediction in the browser's session, for /history."""
     if not hasattr(request, "session"):
         return
     ids = request.session.get(SESSION_KEY, [])
     request.session[SESSION_KEY] = ([prediction.pk] + ids)[:SESSION_LIMIT]
+
+
+def session_remember_for_browser(request, prediction: Prediction) -> None:
+    """session_remember for an API call, when it comes from a browser on our pages: a client
+    that holds our cookies already (a session, or the CSRF cookie every page sets). A
+    cookie-less client would get a new session row per call, and never send its cookie back."""
+    cookies = request.COOKIES
+    if settings.SESSION_COOKIE_NAME in cookies or settings.CSRF_COOKIE_NAME in cookies:
+        session_remember(request, prediction)
 
 
 def _image_signer(kind: str) -> signing.TimestampSigner:

@@ -93,9 +93,10 @@ class PredictView(APIView):
         except NoModelAvailable as exc:
             raise ApiError(f"no model can be served: {exc}", status_code=status.HTTP_503_SERVICE_UNAVAILABLE) from exc
         if prediction.source != Prediction.Source.API:
-            # The page's own requests: remembered so that /history shows them. API clients get
-            # no session (a session row per request would only grow the database).
-            access.session_remember(request, prediction)
+            # The page's own requests: remembered so that /history shows them. API clients, and
+            # cookie-less calls of any source, get no session (a row per call would only grow the
+            # database).
+            access.session_remember_for_browser(request, prediction)
         # A plain dict, not serializer.data: the browsable API would build its next form from the
         # serializer the data carries, and that is the output's, not PredictInputSerializer.
         return Response(prediction_representation(prediction, request=request), status=status.HTTP_200_OK)

@@ -191,7 +191,7 @@ class BatchResultsCsvView(APIView):
             writer = csv.DictWriter(buffer, fieldnames=batch.RESULT_FIELDS)
             writer.writeheader()
             for number, row in enumerate(batch.batch_results(job=job)):
-                writer.writerow({k: "" if v is None else v for k, v in row.items()})
+                writer.writerow(batch.batch_results_csv_row(row))
                 if number % 500 == 499:
                     yield buffer.getvalue()
                     buffer.seek(0)

@@ -502,3 +502,20 @@ def batch_results(*, job: BatchJob):
 
 
 RESULT_FIELDS = ["index", "name", "prediction", "confidence", "rejected", "reason", "true_label", "error"]
+
+# A spreadsheet reads a cell that starts with one of these as a formula (OWASP: CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def batch_results_csv_row(row: dict) -> dict:
+    """A batch_results row as results.csv writes it: None as an empty cell, and text that a
+    spreadsheet would run as a formula prefixed with a single quote (OWASP). JSON stays raw."""
+    return {key: _csv_cell(value) for key, value in row.items()}
+
+
+def _csv_cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return f"'{value}"
+    return value

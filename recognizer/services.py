@@ -10,7 +10,7 @@ from django.core.files.base import ContentFile
 
 from recognizer.inference import decide
 from recognizer.models import Prediction
-from recognizer.preprocess import ImageDecodeError, Preprocessed, preprocess_bytes
+from recognizer.preprocess import ImageDecodeError, Preprocessed, decode_image, preprocess_decoded
 from recognizer.serving import served_model
 
 
@@ -57,16 +57,31 @@ class Recognition:
     reason: str | None
     preprocess_ms: float
     inference_ms: float
+    #: The format Pillow detected ("PNG", "JPEG", ...): the stored original's suffix comes from it.
+    image_format: str | None = None
+
+
+#: The stored original's suffix per detected format; never the client's (.html, .svg).
+FORMAT_SUFFIXES = {"PNG": ".png", "JPEG": ".jpg", "MPO": ".jpg", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp"}
+
+
+def stored_suffix(image_format: str | None) -> str:
+    return FORMAT_SUFFIXES.get(image_format or "", f".{image_format.lower()}" if image_format else ".bin")
 
 
 def recognize_bytes(data: bytes) -> tuple[Recognition, object]:
     """Preprocess and classify one image. Raises ImageDecodeError for unreadable files."""
     started = time.perf_counter()
-    preprocessed = preprocess_bytes(data)
+    image = decode_image(data)
+    image_format = image.format
+    preprocessed = preprocess_decoded(image)
+    del image
     preprocess_ms = (time.perf_counter() - started) * 1000.0
     model = served_model()
     if preprocessed.pixels is None:
-        recognition = Recognition(preprocessed, [0.0] * 10, 0.0, None, 0.0, preprocessed.reason, preprocess_ms, 0.0)
+        recognition = Recognition(
+            preprocessed, [0.0] * 10, 0.0, None, 0.0, preprocessed.reason, preprocess_ms, 0.0, image_format
+        )
         return recognition, model.version
     started = time.perf_counter()
     probs = model.classifier.classify(preprocessed.pixels[np.newaxis])[0]
@@ -81,6 +96,7 @@ def recognize_bytes(data: bytes) -> tuple[Recognition, object]:
         decision.reason,
         preprocess_ms,
         inference_ms,
+        image_format,
     )
     return recognition, model.version
 
@@ -105,7 +121,8 @@ def prediction_create(*, data: bytes, filename: str, source: str, owner=None) ->
         preprocess_ms=recognition.preprocess_ms,
         inference_ms=recognition.inference_ms,
     )
-    prediction.original.save(filename or "upload", ContentFile(data), save=False)
+    # The suffix of what the bytes are, not of what the client called them.
+    prediction.original.save(f"upload{stored_suffix(recognition.image_format)}", ContentFile(data), save=False)
     try:
         prediction.save()  # one INSERT: atomic on its own
     except BaseException:

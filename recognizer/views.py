@@ -28,6 +28,14 @@ def png_response(image: Image.Image) -> HttpResponse:
     return response
 
 
+def preview_size(requested: str) -> int:
+    """?size=N of the model-input preview, 28 to 280; anything that is not ASCII digits
+    ("²", "-5", "1e3") is ignored."""
+    if not (requested.isascii() and requested.isdigit()) or len(requested) > 6:
+        return 28
+    return min(max(int(requested), 28), 280)
+
+
 def result_context(prediction: Prediction | None) -> dict:
     """What templates/recognizer/_result.html needs: ten bar-chart rows (empty ones before any result)."""
     probs = list(prediction.probs) if prediction is not None and prediction.probs else [0.0] * 10
@@ -87,8 +95,7 @@ def prediction_input_png(request, pk: int, token: str | None = None):
     if prediction.model_input is None:
         raise Http404("no model input stored for this prediction")
     image = Image.frombytes("L", (28, 28), bytes(prediction.model_input))
-    requested = request.GET.get("size", "")
-    size = min(max(int(requested), 28), 280) if requested.isdigit() else 28
+    size = preview_size(request.GET.get("size", ""))
     if size != 28:
         image = image.resize((size, size), Image.Resampling.NEAREST)
     return png_response(image)

@@ -156,6 +156,7 @@ def test_predictions_list_needs_login_and_filters(client, served_default_model, 
 def test_a_page_prediction_is_visible_to_its_browser_session_only(client, served_default_model):
     from django.test import Client
 
+    client.get("/")  # a browser on the page: it holds the page's CSRF cookie
     body = post_file(client, digit_png(0)[0], source="upload").json()
     assert client.get(f"/api/predictions/{body['id']}").status_code == 200
     assert Client().get(f"/api/predictions/{body['id']}").status_code == 404
