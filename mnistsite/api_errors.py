@@ -1,5 +1,6 @@
 """Every API error is JSON of one shape: {"error": "<sentence>", "detail": ...}."""
 
+from kombu.exceptions import OperationalError as BrokerError
 from rest_framework import status
 from rest_framework.exceptions import APIException
 from rest_framework.response import Response
@@ -63,6 +64,12 @@ def exception_handler(exc, context):
     if isinstance(exc, BrokerUnavailable):
         return error_response(
             str(exc), status_code=status.HTTP_503_SERVICE_UNAVAILABLE, detail={"broker": "unavailable"}
+        )
+    if isinstance(exc, BrokerError):  # a broker that failed past the checks: 503, never a 500
+        return error_response(
+            f"jobs cannot be queued right now: the broker failed ({type(exc).__name__}); try again in a moment",
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail={"broker": "unavailable"},
         )
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -130,3 +130,19 @@ def test_a_dead_database_gives_503_json_and_the_server_keeps_running(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_broker_error_past_the_checks_is_a_json_503_on_the_api(client, django_user_model, monkeypatch):
+    from kombu.exceptions import OperationalError
+
+    from recognizer import batch
+
+    def broker_fails(**kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(batch, "batch_job_create", broker_fails)
+    client.force_login(django_user_model.objects.create_user("b", password="pw"))
+    response = client.post("/api/batches", {"file": SimpleUploadedFile("b.zip", b"PK\x05\x06" + bytes(18))})
+    assert response.status_code == 503
+    assert response.json()["detail"] == {"broker": "unavailable"}
+    assert "try again" in response.json()["error"]
