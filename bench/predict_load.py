@@ -27,25 +27,13 @@ sys.path.insert(0, str(ROOT))
 from PIL import Image  # noqa: E402
 
 from bench.configs import CONFIGS, config_env  # noqa: E402
-from tests.images import encode, mnist_sample, render  # noqa: E402
+from tests.images import encode, mnist_sample, multipart, render  # noqa: E402
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def multipart(data: bytes, boundary: str = "mnistsite-bench-boundary") -> tuple[bytes, str]:
-    body = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="digit.png"\r\n'
-            f"Content-Type: image/png\r\n\r\n"
-        ).encode()
-        + data
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    return body, f"multipart/form-data; boundary={boundary}"
 
 
 def wait_ready(url: str, timeout: float = 120.0) -> None:

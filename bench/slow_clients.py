@@ -28,8 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.predict_load import multipart, wait_ready  # noqa: E402
-from tests.images import digit_png  # noqa: E402
+from bench.predict_load import wait_ready  # noqa: E402
+from tests.images import digit_png, multipart  # noqa: E402
 from tests.mnistsite.test_proxy import Nginx, SlowClients, free_port, gunicorn_start  # noqa: E402
 
 TIMEOUT = 10.0

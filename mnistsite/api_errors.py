@@ -25,33 +25,43 @@ def error_response(message: str, *, status_code: int, detail=None) -> Response:
     return Response({"error": message, "detail": detail}, status=status_code)
 
 
+# Django's limits on a request body: (its exception's name, the setting, the sentence, the detail key).
+_BODY_LIMITS = [
+    (
+        "TooManyFilesSent",
+        "DATA_UPLOAD_MAX_NUMBER_FILES",
+        "too many files in one request: the limit is {limit}; send more images as one zip archive",
+        "limit_files",
+    ),
+    (
+        "TooManyFieldsSent",
+        "DATA_UPLOAD_MAX_NUMBER_FIELDS",
+        "too many form fields in one request: the limit is {limit}",
+        "limit_fields",
+    ),
+    (
+        "RequestDataTooBig",
+        "DATA_UPLOAD_MAX_MEMORY_SIZE",
+        "the request body is too large: the limit for fields other than files is {limit} bytes",
+        "limit_bytes",
+    ),
+]
+
+
 def request_too_big_response(exc) -> Response | None:
     """Django's limits on a request body, met while DRF parses it: a JSON answer that names
     the limit, where Django would answer its HTML 400 page. None for other exceptions."""
     from django.conf import settings
-    from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+    from django.core import exceptions
 
-    if isinstance(exc, TooManyFilesSent):
-        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
-        return error_response(
-            f"too many files in one request: the limit is {limit}; send more images as one zip archive",
-            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            detail={"limit_files": limit},
-        )
-    if isinstance(exc, TooManyFieldsSent):
-        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
-        return error_response(
-            f"too many form fields in one request: the limit is {limit}",
-            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            detail={"limit_fields": limit},
-        )
-    if isinstance(exc, RequestDataTooBig):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        return error_response(
-            f"the request body is too large: the limit for fields other than files is {limit} bytes",
-            status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            detail={"limit_bytes": limit},
-        )
+    for name, setting, sentence, key in _BODY_LIMITS:
+        if isinstance(exc, getattr(exceptions, name)):
+            limit = getattr(settings, setting)
+            return error_response(
+                sentence.format(limit=limit),
+                status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                detail={key: limit},
+            )
     return None
 
 

@@ -214,3 +214,16 @@ def tiff_many_pages(pages: int) -> bytes:
         body += entry
     head[next_at : next_at + 4] = (start if pages > 1 else 0).to_bytes(4, "little")
     return bytes(head + body)
+
+
+def multipart(data: bytes, boundary: str = "mnistsite-test-boundary") -> tuple[bytes, str]:
+    """A raw multipart body with one PNG as `file`, and its Content-Type (for raw-socket clients)."""
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="digit.png"\r\n'
+            f"Content-Type: image/png\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, f"multipart/form-data; boundary={boundary}"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, subprocess_env, wait_until
-from tests.images import digit_png
+from tests.images import digit_png, multipart
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -66,18 +66,6 @@ def http_get(url: str, path: str, *, timeout: float = 10.0, headers: dict | None
         return response.status, response.read()
     finally:
         conn.close()
-
-
-def multipart(data: bytes, boundary: str = "mnistsite-proxy-boundary") -> tuple[bytes, str]:
-    body = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="digit.png"\r\n'
-            f"Content-Type: image/png\r\n\r\n"
-        ).encode()
-        + data
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    return body, f"multipart/form-data; boundary={boundary}"
 
 
 def http_post(url: str, path: str, body: bytes, content_type: str, *, timeout: float = 10.0) -> tuple[int, bytes]:

@@ -31,17 +31,6 @@ DETAIL_KEYS = {
 }
 
 
-@pytest.fixture
-def ann(django_user_model):
-    return django_user_model.objects.create_user("ann", password="pw-ann-123")
-
-
-@pytest.fixture
-def ann_client(client, ann):
-    client.force_login(ann)
-    return client
-
-
 def test_anonymous_clients_cannot_create_or_read_jobs(client, ann):
     job = batch.batch_job_create(archive=upload(labelled_zip(2)), owner=ann, queue=False)
     for method, url in [

@@ -21,17 +21,6 @@ pytestmark = pytest.mark.django_db
 DIGIT_PNG, LABEL = digit_png(5)
 
 
-@pytest.fixture
-def ann(django_user_model):
-    return django_user_model.objects.create_user("ann", password="pw-ann-123")
-
-
-@pytest.fixture
-def ann_client(client, ann):
-    client.force_login(ann)
-    return client
-
-
 def test_cookieless_canvas_calls_to_the_api_create_no_session_rows(served_default_model):
     before = Session.objects.count()
     for _ in range(20):
