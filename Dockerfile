@@ -16,8 +16,18 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 
 COPY --chown=app:app . .
-RUN mkdir -p /app/var /app/media /app/staticfiles && chown -R app:app /app/var /app/media /app/staticfiles \
-    && DJANGO_ENV=development python manage.py collectstatic --noinput -v 0
+# The image runs with DJANGO_ENV=production, whose static storage (whitenoise's
+# CompressedManifestStaticFilesStorage) needs staticfiles.json and the hashed files: collect
+# them under the same settings, or every page that links a static file answers 500.
+# Production settings refuse to import without SECRET_KEY and ALLOWED_HOSTS; these values
+# are throwaway and set for this one command only (not ENV: a container never sees them);
+# the real ones come from the environment at run time. chown comes last so that the web's
+# own collectstatic (docker-compose.yml, running as app) can rewrite the collected files.
+RUN mkdir -p /app/var /app/media /app/staticfiles \
+    && DJANGO_ENV=production ALLOWED_HOSTS=build \
+       SECRET_KEY=build-only-hLOXt3A8IBkBxEbklqSgKfAJeAGAV7jFlYve1zfQ6hqFoxoziO \
+       python manage.py collectstatic --noinput -v 0 \
+    && chown -R app:app /app/var /app/media /app/staticfiles
 
 USER app
 EXPOSE 8000
