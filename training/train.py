@@ -14,6 +14,7 @@ monitoring only (no early stopping, no model selection).
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 import time
@@ -249,6 +250,21 @@ def _progress_callback(x_val, y_val, on_epoch, report: phases.Report, *, epochs:
     return Progress()
 
 
+TRAINING_PACKAGES = {"tensorflow": "tensorflow-cpu", "keras": "keras"}
+
+
+def training_unavailable() -> str | None:
+    """Why this installation cannot train (a serving-only one has no TensorFlow), or None.
+    Asked without importing anything heavy."""
+    missing = [name for module, name in TRAINING_PACKAGES.items() if importlib.util.find_spec(module) is None]
+    if not missing:
+        return None
+    return (
+        f"training needs {' and '.join(missing)}, which this installation lacks (serving does not): "
+        "install the full requirements (`pip install -r requirements.txt`) or train on a trainer worker"
+    )
+
+
 def train(
     *,
     preset: str,
@@ -272,6 +288,9 @@ def train(
     ``on_progress(**fields)`` hears the phase (training.progress) and how far it got,
     often (every batch): it must be cheap.
     """
+    why_not = training_unavailable()
+    if why_not:
+        raise RuntimeError(why_not)
     report = on_progress or phases.no_report
 
     def fetch_progress(phase: str):

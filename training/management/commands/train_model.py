@@ -46,7 +46,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        from training.train import PRESETS
+        from training.train import PRESETS, training_unavailable
 
         if options["follow"] is not None:
             if not TrainingJob.objects.filter(pk=options["follow"]).exists():
@@ -55,6 +55,8 @@ class Command(BaseCommand):
             return
         if options["preset"] not in PRESETS:
             raise CommandError(f"unknown preset {options['preset']!r}; choose from {', '.join(PRESETS)}")
+        if options["sync"] and (why_not := training_unavailable()):
+            raise CommandError(why_not)  # before a job row is made
         try:
             job = services.training_job_create(
                 preset=options["preset"],
