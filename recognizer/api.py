@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from mnistsite.api_common import DETAIL_ERRORS, FORBIDDEN, LIST_ERRORS, ErrorSerializer, PageNumberPagination
+from mnistsite.api_common import DETAIL_ERRORS, FORBIDDEN, LIST_ERRORS, ErrorSerializer
 from mnistsite.api_errors import ApiError
 from mnistsite.health import health_report
 from recognizer import access
@@ -200,7 +200,6 @@ class PredictionListView(generics.ListAPIView):
     serializer_class = PredictionOutputSerializer
     permission_classes = [IsAuthenticated]
     filterset_class = PredictionFilter
-    pagination_class = PageNumberPagination
 
     def get_queryset(self):
         return access.predictions_visible(self.request)

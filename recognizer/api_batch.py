@@ -16,7 +16,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from mnistsite.api_common import DETAIL_ERRORS, FORBIDDEN, LIST_ERRORS, PageNumberPagination, error_response
+from mnistsite.api_common import DETAIL_ERRORS, FORBIDDEN, LIST_ERRORS, error_response
 from mnistsite.api_errors import ApiError
 from mnistsite.health import BrokerUnavailable
 from recognizer import batch
@@ -102,7 +102,6 @@ class BatchListCreateView(generics.ListAPIView):
     serializer_class = BatchJobOutputSerializer
     permission_classes = [IsAuthenticated]
     parser_classes = [MultiPartParser, FormParser]
-    pagination_class = PageNumberPagination
 
     def get_queryset(self):
         return batch.batch_jobs_visible(user=self.request.user)

@@ -2,7 +2,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from mnistsite.api_common import ErrorSerializer  # noqa: F401 - its old home; other modules import it from here
 from recognizer.access import IMAGE_URL_MAX_AGE, prediction_image_url
 from recognizer.models import Prediction
 

@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics
 from rest_framework.permissions import IsAdminUser
 
-from mnistsite.api_common import DETAIL_ERRORS, LIST_ERRORS, PageNumberPagination
+from mnistsite.api_common import DETAIL_ERRORS, LIST_ERRORS
 from training.models import ModelVersion, TrainingJob
 from training.serializers import ModelVersionSerializer, TrainingJobSerializer
 
@@ -21,7 +21,6 @@ class TrainingJobListView(generics.ListAPIView):
     queryset = TrainingJob.objects.all()
     serializer_class = TrainingJobSerializer
     permission_classes = [IsAdminUser]
-    pagination_class = PageNumberPagination
 
 
 @extend_schema_view(get=extend_schema(responses={200: ModelVersionSerializer(many=True), **LIST_ERRORS}))
@@ -29,4 +28,3 @@ class ModelVersionListView(generics.ListAPIView):
     queryset = ModelVersion.objects.all()
     serializer_class = ModelVersionSerializer
     permission_classes = [IsAdminUser]
-    pagination_class = PageNumberPagination
