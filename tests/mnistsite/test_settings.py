@@ -110,3 +110,18 @@ def test_a_start_with_no_redis_uses_the_embedded_broker_and_checks_it(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "broker:   embedded, no server needed" in result.stdout
+
+
+@pytest.mark.parametrize(("env", "trusted"), [({}, 0), ({"NUM_PROXIES": "1"}, 1)])
+def test_forwarded_headers_are_trusted_from_no_proxy_unless_configured(env, trusted):
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; from django.conf import settings; "
+         "print(settings.REST_FRAMEWORK['NUM_PROXIES'])"],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", "DJANGO_SETTINGS_MODULE": "mnistsite.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == str(trusted)
