@@ -221,6 +221,8 @@ WORKER_SWEEPS = [
 ]
 # A queued training job not taken this long after it was sent, while a training worker is idle, is sent again.
 TRAINING_RESEND_SECONDS = env.float("TRAINING_RESEND_SECONDS", default=120.0)
+# A running training job touches its row every 10 s; one silent this long whose worker no longer beats failed.
+TRAINING_HEARTBEAT_STALE_SECONDS = env.float("TRAINING_HEARTBEAT_STALE_SECONDS", default=90.0)
 
 LOGGING = {
     "version": 1,
@@ -261,7 +263,6 @@ BATCH_MAX_COMPRESSION_RATIO = env.float("BATCH_MAX_COMPRESSION_RATIO", default=2
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "index"
 LOGOUT_REDIRECT_URL = "index"
-TRAINING_HEARTBEAT_STALE_SECONDS = env.float("TRAINING_HEARTBEAT_STALE_SECONDS", default=90.0)
 
 # --- Client identity and login limits ---
 # How many proxies in front of gunicorn append to X-Forwarded-For and are trusted to. 0 (the
