@@ -49,7 +49,7 @@ from recognizer.batch_sources import (
     zip_manifest,
 )
 from recognizer.inference import decide_rows
-from recognizer.models import BatchChunk, BatchJob, Prediction
+from recognizer.models import BatchChunk, BatchJob, LabelSource, Prediction
 from recognizer.preprocess import STACK_MAX_PIXELS, ImageDecodeError, Preprocessed, decode_image, preprocess_images
 from recognizer.services import pixels_to_uint8
 from recognizer.serving import served_model
@@ -314,6 +314,7 @@ def chunk_predictions(*, job: BatchJob, chunk: BatchChunk) -> list[dict]:
             "batch_index": item.index,
             "original_name": item.name[:255],
             "true_label": item.label,
+            "label_source": (LabelSource.NONE if item.label is None else LabelSource.BATCH).value,
             "model_version_id": model.version.pk,
             "preprocess_ms": preprocess_ms,
         }

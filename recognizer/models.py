@@ -13,6 +13,16 @@ def upload_path(instance: "Prediction", filename: str) -> str:
     return f"uploads/{instance.created_day():%Y/%m/%d}/{uuid.uuid4().hex}{suffix}"
 
 
+NOT_A_DIGIT = 10
+TRUE_LABEL_CHOICES = [(d, str(d)) for d in range(10)] + [(NOT_A_DIGIT, "not a digit")]
+
+
+class LabelSource(models.TextChoices):
+    NONE = "", "no label"
+    REVIEW = "review", "review by staff"
+    BATCH = "batch", "label from a batch"
+
+
 class Prediction(models.Model):
     class Source(models.TextChoices):
         UPLOAD = "upload", "Upload page"
@@ -46,8 +56,11 @@ class Prediction(models.Model):
     )
     preprocess_ms = models.FloatField(default=0.0)
     inference_ms = models.FloatField(default=0.0)
-    # Review by staff.
-    true_label = models.PositiveSmallIntegerField(null=True, blank=True, choices=[(d, str(d)) for d in range(10)])
+    # The true answer: 0-9, or NOT_A_DIGIT (10, the model's own "not a digit" class). Where it came
+    # from is label_source: a person's review, or a label that arrived with a batch (label folders,
+    # IDX labels). Only reviews make the field set; batch labels score their job.
+    true_label = models.PositiveSmallIntegerField(null=True, blank=True, choices=TRUE_LABEL_CHOICES)
+    label_source = models.CharField(max_length=8, choices=LabelSource.choices, blank=True, db_index=True)
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviews"
     )

@@ -9,7 +9,7 @@ import numpy as np
 from django.core.files.base import ContentFile
 
 from recognizer.inference import decide
-from recognizer.models import Prediction
+from recognizer.models import LabelSource, Prediction
 from recognizer.preprocess import ImageDecodeError, Preprocessed, decode_image, preprocess_decoded
 from recognizer.serving import served_model
 
@@ -137,7 +137,8 @@ def prediction_review(*, prediction: Prediction, true_label: int, reviewer) -> P
     prediction.true_label = true_label
     prediction.reviewed_by = reviewer
     prediction.reviewed_at = timezone.now()
-    prediction.save(update_fields=["true_label", "reviewed_by", "reviewed_at"])
+    prediction.label_source = LabelSource.REVIEW
+    prediction.save(update_fields=["true_label", "label_source", "reviewed_by", "reviewed_at"])
     return prediction
 
 
@@ -147,7 +148,7 @@ def predictions_mark_correct(*, queryset, reviewer) -> int:
     from django.utils import timezone
 
     return queryset.filter(rejected=False, prediction__isnull=False).update(
-        true_label=F("prediction"), reviewed_by=reviewer, reviewed_at=timezone.now()
+        true_label=F("prediction"), label_source=LabelSource.REVIEW, reviewed_by=reviewer, reviewed_at=timezone.now()
     )
 
 
