@@ -1,12 +1,12 @@
 """What the most expensive accepted (or refused) uploads cost one web worker: CPU time and
-peak memory of decode + preprocessing (recognizer.preprocess.preprocess_bytes), each input
+peak memory of decode + preprocessing (vision.preprocess.preprocess_bytes), each input
 in a fresh process.
 
     .venv/bin/python bench/expensive_inputs.py [--only NAME ...] [--list]
 
 Each input is a small file (a few KB to a few MB) that decodes to many pixels, or that a
 decoder works hard on: the worst cases per format, at and above the limits of
-recognizer.preprocess. The inputs are built on the fly (tests/images.py), written to a
+vision.preprocess. The inputs are built on the fly (tests/images.py), written to a
 temporary folder, and each is measured by a child process that has imported the
 preprocessing and warmed it up on a small digit:
 
@@ -80,7 +80,7 @@ def cases() -> dict:
         return _png16_rgba(rgba)
 
     return {
-        # Refused from the header, above the limits of recognizer.preprocess:
+        # Refused from the header, above the limits of vision.preprocess:
         "png-rgba-40mp": (lambda: encode(big_digit_canvas((8000, 5000), style="transparent")), "8000x5000 RGBA PNG"),
         "jpeg-8000x8000": (lambda: jpeg((8000, 8000)), "64 MP baseline JPEG"),
         "jpeg-40mp-progressive": (lambda: jpeg((8000, 5000), progressive=True), "8000x5000 progressive JPEG"),
@@ -127,8 +127,8 @@ def _png16_rgba(rgba) -> bytes:
 
 def measure(path: Path) -> dict:
     """In this (fresh) process: the cost of preprocess_bytes on the file at `path`."""
-    from recognizer.preprocess import ImageDecodeError, preprocess_bytes
     from tests.images import digit_png
+    from vision.preprocess import ImageDecodeError, preprocess_bytes
 
     preprocess_bytes(digit_png()[0])  # imports and first-call costs out of the way
     data = path.read_bytes()

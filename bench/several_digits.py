@@ -23,8 +23,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from recognizer.inference import DigitClassifier, decide_rows  # noqa: E402
-from recognizer.preprocess import ImageDecodeError, decode_image, preprocess_bytes, preprocess_images  # noqa: E402
+from vision.infer import DigitClassifier, decide_rows  # noqa: E402
+from vision.preprocess import ImageDecodeError, decode_image, preprocess_bytes, preprocess_images  # noqa: E402
 
 SEVERAL = "several digits"
 

@@ -48,11 +48,11 @@ from recognizer.batch_sources import (
     zip_from_files,
     zip_manifest,
 )
-from recognizer.inference import decide_rows
 from recognizer.models import BatchChunk, BatchJob, LabelSource, Prediction
-from recognizer.preprocess import STACK_MAX_PIXELS, ImageDecodeError, Preprocessed, decode_image, preprocess_images
 from recognizer.services import pixels_to_uint8
 from recognizer.serving import served_model
+from vision.infer import decide_rows
+from vision.preprocess import STACK_MAX_PIXELS, ImageDecodeError, Preprocessed, decode_image, preprocess_images
 
 logger = logging.getLogger(__name__)
 

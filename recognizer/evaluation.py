@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recognizer.preprocess import ImageDecodeError, Preprocessed, preprocess_bytes
+from vision.preprocess import ImageDecodeError, Preprocessed, preprocess_bytes
 
 __all__ = [
     "TARGETS",

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 from django.core.files.base import ContentFile
 
-from recognizer.inference import decide
 from recognizer.models import LabelSource, Prediction
-from recognizer.preprocess import ImageDecodeError, Preprocessed, decode_image, preprocess_decoded
 from recognizer.serving import served_model
+from vision.infer import decide
+from vision.preprocess import ImageDecodeError, Preprocessed, decode_image, preprocess_decoded
 
 
 class InvalidImagePayload(ValueError):

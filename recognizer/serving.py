@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import DatabaseError
 
-from recognizer.inference import DigitClassifier, ModelLoadError
+from vision.infer import DigitClassifier, ModelLoadError
 
 logger = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from PIL import Image
 
 from recognizer import access
 from recognizer.models import Prediction
-from recognizer.preprocess import ImageDecodeError, decode_image
 from recognizer.services import prediction_create
 from recognizer.serving import NoModelAvailable
+from vision.preprocess import ImageDecodeError, decode_image
 
 PREVIEW_SIDE = 256
 

@@ -38,7 +38,7 @@ Made = Callable[[str, int, int], None]
 
 
 def _source_digest() -> str:
-    from recognizer import preprocess
+    from vision import preprocess
 
     digest = hashlib.sha256()
     for module in (negatives, preprocess):

@@ -74,7 +74,7 @@ SYMBOLS = "+-×÷=≠?#@%*<>~^→←↑↓↔⇒∞πΣΩλ√✓✗★♥♦♣
 
 def to_model_input(img: Image.Image) -> np.ndarray | None:
     """The service's preprocessing: a 28x28 float32 array in [0, 1], or None if rejected."""
-    from recognizer.preprocess import preprocess_pil
+    from vision.preprocess import preprocess_pil
 
     result = preprocess_pil(img)
     return None if result.pixels is None else np.asarray(result.pixels, dtype=np.float32)

@@ -2,8 +2,8 @@ import pytest
 from django.core.management import call_command
 
 from recognizer.evaluation import evaluate_directory, format_table, missed_targets
-from recognizer.inference import DigitClassifier, decide
 from tests.images import blank_png, encode, mnist_sample, render
+from vision.infer import DigitClassifier, decide
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image, ImageDraw
 
 from recognizer.models import Prediction
-from recognizer.preprocess import preprocess_bytes, preprocess_pil
 from tests.images import encode, font_text, ink_mask, mnist_number, mnist_sample, render, styled
+from vision.preprocess import preprocess_bytes, preprocess_pil
 
 # MNIST sample indexes (see tests.images.mnist_sample): 7 2 1 0 4 1 4 9 5 9 ...
 FOUR, TWO, ONE, ZERO, SEVEN, NINE, THREE = 4, 1, 14, 3, 0, 7, 17

@@ -4,8 +4,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from recognizer.evaluation import evaluate_directory, format_table, missed_targets
-from recognizer.inference import DigitClassifier, decide
 from recognizer.serving import served_model
+from vision.infer import DigitClassifier, decide
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""recognizer.preprocess: image bytes -> MNIST-style 28x28, or a rejection with a reason.
+"""vision.preprocess: image bytes -> MNIST-style 28x28, or a rejection with a reason.
 
 Fixtures are drawn with Pillow (tests.images.ink_mask: a 7, a 4, a two-part 5, a 0) on
 the backgrounds people upload: transparent canvases, white and dark canvases,
@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from recognizer.preprocess import (
+from tests.images import STROKE_DIGITS, ink_mask
+from vision.preprocess import (
     ImageDecodeError,
     Preprocessed,
     decode_image,
@@ -24,7 +25,6 @@ from recognizer.preprocess import (
     preprocess_pil,
     to_png,
 )
-from tests.images import STROKE_DIGITS, ink_mask
 
 SIDE = 280
 
@@ -357,8 +357,8 @@ def test_stored_png_preprocesses_to_the_same_array(reference):
 
 
 def test_a_large_png_is_reduced_while_decoding_and_its_ink_box_is_in_file_pixels():
-    from recognizer.preprocess import DECODE_SCALE_KEY, WORK_MAX_SIDE
     from tests.images import big_digit_canvas
+    from vision.preprocess import DECODE_SCALE_KEY, WORK_MAX_SIDE
 
     data = encode(big_digit_canvas((3000, 2000), style="transparent"), "PNG")
     image = decode_image(data)

@@ -3,8 +3,8 @@
 import numpy as np
 from PIL import Image, ImageFilter
 
-from recognizer.preprocess import ImageDecodeError, preprocess_images, preprocess_pil
 from tests.images import mnist_number, mnist_sample, render
+from vision.preprocess import ImageDecodeError, preprocess_images, preprocess_pil
 
 
 def small_grey_images() -> list[Image.Image]:

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from recognizer.inference import NO_DIGIT_CLASS, DigitClassifier, ModelLoadError, decide
+from vision.infer import NO_DIGIT_CLASS, DigitClassifier, ModelLoadError, decide
 
 
 def row(**probs) -> np.ndarray:
