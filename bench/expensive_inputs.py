@@ -6,7 +6,7 @@ in a fresh process.
 
 Each input is a small file (a few KB to a few MB) that decodes to many pixels, or that a
 decoder works hard on: the worst cases per format, at and above the limits of
-vision.preprocess. The inputs are built on the fly (tests/images.py), written to a
+vision.decode. The inputs are built on the fly (tests/images.py), written to a
 temporary folder, and each is measured by a child process that has imported the
 preprocessing and warmed it up on a small digit:
 
@@ -80,7 +80,7 @@ def cases() -> dict:
         return _png16_rgba(rgba)
 
     return {
-        # Refused from the header, above the limits of vision.preprocess:
+        # Refused from the header, above the limits of vision.decode:
         "png-rgba-40mp": (lambda: encode(big_digit_canvas((8000, 5000), style="transparent")), "8000x5000 RGBA PNG"),
         "jpeg-8000x8000": (lambda: jpeg((8000, 8000)), "64 MP baseline JPEG"),
         "jpeg-40mp-progressive": (lambda: jpeg((8000, 5000), progressive=True), "8000x5000 progressive JPEG"),
@@ -128,7 +128,8 @@ def _png16_rgba(rgba) -> bytes:
 def measure(path: Path) -> dict:
     """In this (fresh) process: the cost of preprocess_bytes on the file at `path`."""
     from tests.images import digit_png
-    from vision.preprocess import ImageDecodeError, preprocess_bytes
+    from vision.decode import ImageDecodeError
+    from vision.preprocess import preprocess_bytes
 
     preprocess_bytes(digit_png()[0])  # imports and first-call costs out of the way
     data = path.read_bytes()

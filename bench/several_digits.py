@@ -23,8 +23,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from vision.decode import ImageDecodeError, decode_image  # noqa: E402
 from vision.infer import DigitClassifier, decide_rows  # noqa: E402
-from vision.preprocess import ImageDecodeError, decode_image, preprocess_bytes, preprocess_images  # noqa: E402
+from vision.preprocess import preprocess_bytes  # noqa: E402
+from vision.stack import preprocess_images  # noqa: E402
 
 SEVERAL = "several digits"
 

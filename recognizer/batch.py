@@ -49,10 +49,11 @@ from recognizer.batch_sources import (
     zip_manifest,
 )
 from recognizer.models import BatchChunk, BatchJob, LabelSource, Prediction
-from recognizer.services import pixels_to_uint8
 from recognizer.serving import served_model
+from vision.decode import ImageDecodeError, decode_image, pixels_to_uint8
 from vision.infer import decide_rows
-from vision.preprocess import STACK_MAX_PIXELS, ImageDecodeError, Preprocessed, decode_image, preprocess_images
+from vision.preprocess import Preprocessed
+from vision.stack import STACK_MAX_PIXELS, preprocess_images
 
 logger = logging.getLogger(__name__)
 

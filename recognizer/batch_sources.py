@@ -288,7 +288,7 @@ def idx_labels_path(images: Path) -> Path | None:
 def idx_manifest(images_path: Path, *, staged: Path, limits: Limits, labels_path: Path | None = None) -> Manifest:
     """Read the IDX images (and labels) once and stage the pixels as an .npy that the chunks
     memory-map; the IDX paths are recorded in the job's source."""
-    from training.data import read_idx
+    from vision.idx import read_idx
 
     try:
         images = read_idx(images_path)

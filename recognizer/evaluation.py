@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vision.preprocess import ImageDecodeError, Preprocessed, preprocess_bytes
+from vision.decode import ImageDecodeError
+from vision.preprocess import Preprocessed, preprocess_bytes
 
 __all__ = [
     "TARGETS",

@@ -1,7 +1,5 @@
 """Recognise an upload and store the prediction. Plain functions; tests call them directly."""
 
-import base64
-import binascii
 import time
 from dataclasses import dataclass
 
@@ -10,35 +8,9 @@ from django.core.files.base import ContentFile
 
 from recognizer.models import LabelSource, Prediction
 from recognizer.serving import served_model
+from vision.decode import ImageDecodeError, InvalidImagePayload, decode_image, image_payload_decode, pixels_to_uint8
 from vision.infer import decide
-from vision.preprocess import ImageDecodeError, Preprocessed, decode_image, preprocess_decoded
-
-
-class InvalidImagePayload(ValueError):
-    """The JSON image field is not base64 or a data URL."""
-
-
-def image_payload_decode(payload: str) -> bytes:
-    """Bytes from a base64 string or a data URL (what a canvas's toDataURL() gives)."""
-    if not isinstance(payload, str) or not payload.strip():
-        raise InvalidImagePayload("the image field is empty: send base64 or a data URL")
-    text = payload.strip()
-    if text.startswith("data:"):
-        header, sep, text = text.partition(",")
-        if not sep or ";base64" not in header:
-            raise InvalidImagePayload("the data URL must be base64-encoded (data:image/png;base64,...)")
-    try:
-        data = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidImagePayload("the image field is not valid base64") from exc
-    if not data:
-        raise InvalidImagePayload("the image field decodes to zero bytes")
-    return data
-
-
-def pixels_to_uint8(pixels: np.ndarray) -> np.ndarray:
-    """Model input in [0, 1] as the 8-bit grey levels we store (any shape: one image or a stack)."""
-    return (np.clip(pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+from vision.preprocess import Preprocessed, preprocess_decoded
 
 
 def pixels_to_bytes(pixels: np.ndarray) -> bytes:

@@ -14,7 +14,7 @@ from recognizer import access
 from recognizer.models import Prediction
 from recognizer.services import prediction_create
 from recognizer.serving import NoModelAvailable
-from vision.preprocess import ImageDecodeError, decode_image
+from vision.decode import ImageDecodeError, decode_image
 
 PREVIEW_SIDE = 256
 

@@ -38,10 +38,10 @@ Made = Callable[[str, int, int], None]
 
 
 def _source_digest() -> str:
-    from vision import preprocess
+    from vision import decode, preprocess
 
     digest = hashlib.sha256()
-    for module in (negatives, preprocess):
+    for module in (negatives, decode, preprocess):
         digest.update(inspect.getsource(module).encode())
     return digest.hexdigest()[:16]
 

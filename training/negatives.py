@@ -234,7 +234,7 @@ def fashion_mnist_path() -> Path | None:
 
 def fashion_mnist_images(limit: int, rng: np.random.Generator) -> list[Image.Image]:
     """Random Fashion-MNIST training images as dark-on-white canvases; [] if not installed."""
-    from training.data import read_idx
+    from vision.idx import read_idx
 
     path = fashion_mnist_path()
     if path is None:

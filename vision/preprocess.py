@@ -1,4 +1,4 @@
-"""Image bytes -> a 28x28 MNIST-style array, or a rejection with a reason.
+"""One decoded image -> a 28x28 MNIST-style array, or a rejection with a reason.
 
 This is the one preprocessing path of the project: the API, the batch worker,
 training-data generation and evaluation all call it. Plain Python (Pillow,
@@ -45,50 +45,20 @@ at all is the model's decision.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from vision.decode import DECODE_SCALE_KEY, WORK_MAX_SIDE, ImageDecodeError, decode_image, work_mode
+
 __all__ = [
-    "DEFAULT_MAX_PIXELS",
-    "FORMATS",
-    "FULL_DECODE_MAX_BYTES",
-    "ImageDecodeError",
     "Preprocessed",
-    "decode_image",
     "preprocess_bytes",
     "preprocess_decoded",
-    "preprocess_images",
     "preprocess_pil",
-    "to_png",
 ]
-
-#: The formats :func:`decode_image` reads; Pillow's other plugins (PSD, EPS, ICO, TGA...)
-#: are never tried.
-FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")  # JPEG includes MPO (phones)
-#: Largest image (width x height) accepted by :func:`decode_image`: 40 MP covers
-#: phone cameras; a header claiming more is refused before pixels are decoded.
-#: Baseline JPEGs get this limit: they are decoded at reduced scale (draft).
-DEFAULT_MAX_PIXELS = 40_000_000
-#: Other formats are decoded in full, every pixel held and paid for: at most this
-#: many bytes decoded (10 MP in colour, 40 MP in grey; WebP counts four times, as
-#: libwebp and Pillow hold four copies of it). bench/expensive_inputs.py measures the worst cases.
-FULL_DECODE_MAX_BYTES = 40_000_000
-#: RLE-compressed BMP: Pillow decodes it in Python, a pixel at a time.
-BMP_RLE_MAX_PIXELS = 1_000_000
-#: Progressive (or multi-scan) JPEG: libjpeg holds every DCT coefficient until the
-#: last scan; at most this many bytes of them (a 21 MP 4:2:0 colour photo).
-JPEG_COEFFICIENT_MAX_BYTES = 64_000_000
-
-_EXIF_ORIENTATION = 0x0112
-#: Set in Image.info by decode_image when a JPEG was decoded at reduced size:
-#: file pixels per decoded pixel.
-DECODE_SCALE_KEY = "mnistsite_decode_scale"
 
 OUTPUT_SIZE = 28
 DIGIT_SIZE = 20
@@ -96,10 +66,6 @@ DIGIT_SIZE = 20
 # (row, column); the output is shifted so that its centre of mass lands here.
 MNIST_CENTRE = (14.0, 14.0)
 
-# Images are worked on at most this size (longest side); larger ones are
-# reduced first (area average), which keeps photos cheap and loses nothing at
-# a 20 px output.
-WORK_MAX_SIDE = 512
 # The background is estimated on a copy about this small (longest side).
 BACKGROUND_SIDE = 48
 
@@ -135,13 +101,6 @@ DIGIT_MIN_HEIGHT = 0.6
 DIGITS_MIN_SPAN = 1.0
 
 
-class ImageDecodeError(ValueError):
-    """The uploaded bytes are not a readable image, or it is too large.
-
-    The message is a sentence meant for the person who uploaded the file.
-    """
-
-
 @dataclass(frozen=True)
 class Preprocessed:
     """Result of preprocessing one image.
@@ -165,201 +124,6 @@ class Preprocessed:
         return self.pixels is None
 
 
-# --------------------------------------------------------------------------
-# Decoding
-# --------------------------------------------------------------------------
-
-
-def decode_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """Decode image bytes into a loaded Pillow image (first frame, EXIF-rotated).
-
-    Raises :class:`ImageDecodeError`, and no other exception, for anything that
-    is not a readable image of one of FORMATS or is larger than its format's
-    limit (``max_pixels`` at most); the size is checked from the header,
-    before any pixel is decoded.
-
-    The cost is bounded: a JPEG is decoded at reduced scale (draft), other
-    formats in full but under a lower cap, and an image larger than twice
-    WORK_MAX_SIDE is reduced by an integer factor (box average) right after
-    decoding, strip by strip, to the mode preprocess_pil works in; its
-    ``info[DECODE_SCALE_KEY]`` then says by how much. ``format`` is the
-    format Pillow detected.
-    """
-    if isinstance(data, (bytearray, memoryview)):
-        data = bytes(data)
-    if not isinstance(data, bytes):
-        raise ImageDecodeError("The upload is not a file.")
-    if not data:
-        raise ImageDecodeError("The file is empty.")
-    try:
-        with warnings.catch_warnings():
-            # Pillow's own bomb check warns between 1x and 2x its limit; we
-            # apply ours right after, so the warning is noise.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data), formats=FORMATS)
-    except Image.DecompressionBombError as exc:
-        raise _too_large() from exc
-    except Exception as exc:  # Pillow raises many types for garbage input.
-        raise ImageDecodeError("The file is not an image we can read (PNG, JPEG, WebP, GIF, BMP or TIFF).") from exc
-    try:
-        width, height = img.size
-        fmt = img.format
-        if width <= 0 or height <= 0:
-            raise ImageDecodeError("The image has no pixels.")
-        limit, kind = _pixel_limit(img, data, max_pixels)
-        if width * height > limit:
-            raise _too_large(width, height, limit, kind)
-        # Read before load: counting frames can mean reading every one (a TIFF's pages).
-        several_frames = bool(getattr(img, "is_animated", False))
-        if fmt in _JPEG_FORMATS and max(width, height) > 2 * WORK_MAX_SIDE:
-            # Decode at a reduced scale (1/2 .. 1/8): much faster, and we
-            # would reduce the image anyway.
-            img.draft(img.mode, (WORK_MAX_SIDE, WORK_MAX_SIDE))
-        img.load()
-        orientation = 1
-        # A corrupt EXIF block is not worth refusing the image: keep it unrotated.
-        with contextlib.suppress(Exception):
-            orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
-        if max(img.size) > 2 * WORK_MAX_SIDE:
-            img = _reduced_for_work(img)
-        elif several_frames:
-            img = img.copy()  # the first frame alone: nothing later counts the frames
-        decode_scale = width / img.size[0]
-        if orientation in _TRANSPOSE:
-            img = img.transpose(_TRANSPOSE[orientation])
-        if decode_scale != 1.0:
-            # Lets preprocess_pil report the ink box in the file's own pixels.
-            img.info[DECODE_SCALE_KEY] = decode_scale
-        img.format = fmt
-        return img
-    except ImageDecodeError:
-        raise
-    except Image.DecompressionBombError as exc:
-        raise _too_large() from exc
-    except Exception as exc:
-        raise ImageDecodeError("The image file is damaged or truncated and cannot be read.") from exc
-
-
-_JPEG_FORMATS = ("JPEG", "MPO")
-_TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
-# Rows reduced at a time by _reduced_for_work (rounded to the factor).
-_STRIP_ROWS = 256
-
-
-def _pixel_limit(img: Image.Image, data: bytes, max_pixels: int) -> tuple[int, str]:
-    """The largest width x height decode_image accepts for this file, and what the limit is
-    for ("PNG images"), from the header alone."""
-    fmt = img.format
-    if fmt in _JPEG_FORMATS:
-        if _jpeg_buffers_coefficients(img, data):
-            # libjpeg keeps every DCT coefficient (2 bytes) of a progressive or multi-scan
-            # JPEG until the last scan, whatever the draft scale.
-            layers = getattr(img, "layer", None) or [(None, 1, 1, None)] * len(img.getbands())
-            h_max = max(h for _, h, _, _ in layers) or 1
-            v_max = max(v for _, _, v, _ in layers) or 1
-            per_pixel = 2.0 * sum(h * v for _, h, v, _ in layers) / (h_max * v_max)
-            return min(max_pixels, int(JPEG_COEFFICIENT_MAX_BYTES / per_pixel)), "progressive JPEG images"
-        return max_pixels, "JPEG images"
-    if fmt == "BMP" and img.info.get("compression") in (1, 2):  # RLE8, RLE4
-        return min(max_pixels, BMP_RLE_MAX_PIXELS), "compressed BMP images"
-    per_pixel = _decoded_bytes_per_pixel(img)
-    if fmt == "WEBP":
-        per_pixel *= 4  # libwebp's decoder keeps two canvases, and Pillow copies its output twice
-    limit = int(FULL_DECODE_MAX_BYTES / per_pixel)
-    return min(max_pixels, limit), f"{fmt} images like this one ({img.mode}{', 16-bit' if _sixteen_bit(img) else ''})"
-
-
-def _decoded_bytes_per_pixel(img: Image.Image) -> int:
-    """Bytes a decoded pixel takes (Pillow keeps images of 2 to 4 bands in 4 bytes a pixel),
-    doubled where the file holds 16-bit samples that the decoder reads first."""
-    if img.mode in ("I", "F"):
-        size = 4
-    elif img.mode.startswith("I;16"):
-        size = 2
-    else:
-        size = 1 if len(img.getbands()) == 1 else 4
-    return size * 2 if _sixteen_bit(img) and size != 2 else size
-
-
-def _sixteen_bit(img: Image.Image) -> bool:
-    """Whether the decoder reads 16-bit samples into a mode of 8-bit ones (a 16-bit RGBA PNG)."""
-    return not img.mode.startswith("I;16") and any(";16" in str(tile.args) for tile in getattr(img, "tile", []))
-
-
-def _jpeg_buffers_coefficients(img: Image.Image, data: bytes) -> bool:
-    """Whether the JPEG has several scans (progressive, or baseline non-interleaved), which
-    libjpeg decodes through a buffer of the whole image's coefficients."""
-    if img.info.get("progressive") or img.info.get("progression"):
-        return True
-    # Walk the marker segments up to the first scan (SOS); thumbnails inside APP segments
-    # are skipped that way. A second SOS marker after it means several scans: entropy-coded
-    # data never holds one (a 0xFF byte there is followed by 0x00 or a restart marker).
-    at = 2
-    while at + 4 <= len(data) and data[at] == 0xFF:
-        marker = data[at + 1]
-        if marker == 0xDA:
-            return data.find(b"\xff\xda", at + 2) != -1
-        if marker == 0xFF:  # fill byte
-            at += 1
-            continue
-        if marker in (0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
-            at += 2
-            continue
-        at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
-    return False
-
-
-def _work_mode(img: Image.Image) -> str:
-    """The mode preprocess_pil (_to_grey) reduces an image of img's mode in."""
-    mode = img.mode
-    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
-    if mode == "P":
-        return "RGBA" if has_alpha else "RGB"
-    if mode in ("1", "CMYK", "YCbCr", "LAB", "HSV"):
-        return "L"
-    if has_alpha and mode not in ("RGBA", "LA"):
-        return "RGBA"
-    if mode in ("L", "RGB", "RGBA", "LA", "F", "I"):
-        return mode
-    return "F" if mode.startswith("I") else "RGB"
-
-
-def _reduced_for_work(img: Image.Image) -> Image.Image:
-    """A loaded image reduced by the largest integer factor that keeps its longest side at
-    least WORK_MAX_SIDE (box average; premultiplied alpha), in _work_mode. Strip by strip:
-    besides the decoded image, only a strip and the small result are held."""
-    factor = max(img.size) // WORK_MAX_SIDE
-    mode = _work_mode(img)
-    width, height = img.size
-    out = Image.new(mode, (-(-width // factor), -(-height // factor)))
-    rows = factor * max(1, _STRIP_ROWS // factor)
-    for top in range(0, height, rows):
-        strip = img.crop((0, top, width, min(height, top + rows)))
-        if strip.mode != mode:
-            strip = strip.convert(mode)
-        out.paste(strip.reduce(factor), (0, top // factor))
-    out.info = {k: v for k, v in img.info.items() if k != "transparency"}
-    return out
-
-
-def _too_large(
-    width: int | None = None, height: int | None = None, limit: int | None = None, kind: str = "images"
-) -> ImageDecodeError:
-    if width is None:
-        return ImageDecodeError("The image is too large to process.")
-    return ImageDecodeError(
-        f"The image is too large ({width}x{height} pixels); for {kind} the limit is {limit / 1e6:g} million pixels."
-    )
-
-
 def preprocess_bytes(data: bytes) -> Preprocessed:
     """Decode and preprocess; raises :class:`ImageDecodeError` for bad files."""
     return preprocess_decoded(decode_image(data))
@@ -374,19 +138,6 @@ def preprocess_decoded(img: Image.Image) -> Preprocessed:
         raise
     except Exception as exc:  # a decoder that was lazy about a damaged file
         raise ImageDecodeError("The image file is damaged and cannot be read.") from exc
-
-
-def to_png(pixels: np.ndarray) -> bytes:
-    """Encode a (28, 28) [0, 1] array (what the model saw) as an 8-bit PNG."""
-    arr = np.asarray(pixels, dtype=np.float32)
-    if arr.ndim == 3 and arr.shape[-1] == 1:
-        arr = arr[..., 0]
-    if arr.ndim != 2:
-        raise ValueError(f"expected a 2-D array, got shape {arr.shape}")
-    img = Image.fromarray(np.round(np.clip(arr, 0.0, 1.0) * 255.0).astype(np.uint8))  # 2-D uint8: mode L
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 # --------------------------------------------------------------------------
@@ -494,7 +245,7 @@ def _to_grey(img: Image.Image) -> tuple[np.ndarray, bool, float]:
     """
     if getattr(img, "n_frames", 1) > 1 and img.tell() != 0:
         img.seek(0)
-    mode = _work_mode(img)
+    mode = work_mode(img)
     if mode != img.mode and (mode in ("L", "RGBA") or img.mode == "P"):
         img = img.convert(mode)  # palette, bilevel, other colour spaces, alpha in any form
 
@@ -507,7 +258,7 @@ def _to_grey(img: Image.Image) -> tuple[np.ndarray, bool, float]:
             max(1, round(img.size[1] / scale)),
         )
         if img.mode not in ("L", "RGB", "RGBA", "LA", "F", "I"):
-            img = img.convert(_work_mode(img))  # high bit depths to F, the rest to RGB
+            img = img.convert(work_mode(img))  # high bit depths to F, the rest to RGB
         if img.mode in ("RGBA", "LA"):
             img = img.convert("RGBa" if img.mode == "RGBA" else "La")  # premultiplied: no colour fringes
             img = img.resize(size, Image.Resampling.BOX).convert("RGBA" if img.mode == "RGBa" else "LA")
@@ -974,139 +725,6 @@ def _fit_mnist(crop: np.ndarray) -> np.ndarray | None:
 # --------------------------------------------------------------------------
 # Many small grey images at once
 # --------------------------------------------------------------------------
-
-# Images up to this many pixels are worked on without a block-mean copy (see _reduced).
-STACK_MAX_PIXELS = 96 * 96
-# 8-connected components within each image of a stack, never across images.
-_EIGHT_IN_PLANE = np.zeros((3, 3, 3), dtype=bool)
-_EIGHT_IN_PLANE[1] = True
-
-
-def preprocess_images(images: list[Image.Image]) -> list[Preprocessed | ImageDecodeError]:
-    """preprocess_decoded of each image, with the same results, for many images at once;
-    an image that turns out to be damaged gets its ImageDecodeError in the list.
-
-    Small 8-bit grey images of one size (a batch job's MNIST-style PNGs) go
-    through the grey-level statistics, the ink mapping and the component
-    labelling as one stack: a few array operations instead of a few dozen per
-    image, which is what small images otherwise spend their time on. Anything
-    else, and any image whose background needs correction, goes through
-    preprocess_pil. Keep the list to small images where memory matters: each
-    is held decoded until the call returns.
-    """
-    results: list[Preprocessed | None] = [None] * len(images)
-    same_size: dict[tuple[int, int], list[int]] = {}
-    for i, img in enumerate(images):
-        if _stackable(img):
-            same_size.setdefault(img.size, []).append(i)
-    for indexes in same_size.values():
-        stack = np.stack([np.asarray(images[i]) for i in indexes])
-        for i, result in zip(indexes, _preprocess_stack(stack), strict=True):
-            results[i] = result
-    return [
-        result if result is not None else _preprocess_or_error(img) for result, img in zip(results, images, strict=True)
-    ]
-
-
-def _preprocess_or_error(img: Image.Image) -> Preprocessed | ImageDecodeError:
-    try:
-        return preprocess_decoded(img)
-    except ImageDecodeError as exc:
-        return exc
-
-
-def _stackable(img: Image.Image) -> bool:
-    return (
-        img.mode == "L"
-        and "transparency" not in img.info
-        and DECODE_SCALE_KEY not in img.info
-        and img.size[0] * img.size[1] <= STACK_MAX_PIXELS
-        and getattr(img, "n_frames", 1) == 1
-    )
-
-
-def _preprocess_stack(levels: np.ndarray) -> list[Preprocessed | None]:
-    """preprocess_pil's steps on (N, h, w) 8-bit grey images; None where an image needs
-    background correction (left to preprocess_pil). Each step is the array form of the
-    one-image step it names, so that the results are equal (a test checks it)."""
-    count, h, w = levels.shape
-    grey = levels.astype(np.float32) / 255.0  # _to_grey
-    q = _levels(grey).reshape(count, -1)
-    offsets = (np.arange(count, dtype=np.intp) * _BINS)[:, None]
-    hist = np.bincount((q + offsets).ravel(), minlength=count * _BINS).reshape(count, _BINS).astype(np.float64)
-
-    lo, med, hi = _hist_extremes(hist)
-    blank = np.maximum(med - lo, hi - med) < MIN_INK_CONTRAST
-    dark = (med - lo) > (hi - med)
-    x = np.where(dark[:, None, None], 1.0 - grey, grey)
-    hist = np.where(dark[:, None], hist[:, ::-1], hist)
-
-    # _otsu_bin and _is_clean
-    otsu = _otsu_bins(hist)
-    bins = np.arange(_BINS)
-    below = bins < otsu[:, None]
-    background = np.where(below, hist, 0.0).sum(axis=1)
-    mode = np.argmax(np.where(below, hist, -1.0), axis=1)
-    near = below & (bins >= (mode - CLEAN_TOLERANCE)[:, None]) & (bins <= (mode + CLEAN_TOLERANCE)[:, None])
-    clean = (background <= 0) | (np.where(near, hist, 0.0).sum(axis=1) >= CLEAN_FRACTION * background)
-
-    # _soft_ink with a clean background
-    fore = np.cumsum(np.where(below, 0.0, hist), axis=1)
-    floor = np.minimum((mode + CLEAN_TOLERANCE) / (_BINS - 1), 0.8 * otsu / (_BINS - 1))
-    top = np.argmax(fore >= 0.6 * fore[:, -1:], axis=1) / (_BINS - 1)
-    faint = (fore[:, -1] <= 0) | (top - floor < MIN_INK_CONTRAST)
-    usable = ~blank & clean & ~faint
-    span = np.where(usable, top - floor, 1.0)
-    ink = (x - floor.astype(np.float32)[:, None, None]) * (1.0 / span).astype(np.float32)[:, None, None]
-    np.clip(ink, 0.0, 1.0, out=ink)
-    ink[~usable] = 0.0  # no components for the images decided already
-
-    # _digit_mask: one labelling for the stack; each image's labels are consecutive
-    strong = ink >= 0.5
-    labels, n = ndimage.label(ink > 0.05, structure=_EIGHT_IN_PLANE)
-    strength = np.bincount(labels[strong], minlength=n + 1).astype(np.float64)
-    boxes = ndimage.find_objects(labels)
-    last = labels.reshape(count, -1).max(axis=1)
-    first = np.concatenate([[0], np.maximum.accumulate(last)[:-1]]) + 1
-    has_strong = strong.reshape(count, -1).any(axis=1)
-
-    results: list[Preprocessed | None] = [None] * count
-    polarities = ["dark_on_light" if d else "light_on_dark" for d in dark.tolist()]
-    kept = np.zeros(n + 1, dtype=bool)  # the labels of each image's digit
-    digits = []
-    for i in range(count):
-        if blank[i]:
-            results[i] = _reject("no ink found: the image is blank", None)
-        elif not clean[i]:
-            continue  # left to preprocess_pil
-        elif faint[i]:
-            results[i] = _reject("no ink found: the image is blank", polarities[i])
-        else:
-            keep = None
-            if has_strong[i]:
-                keep = _components_keep(strength[: last[i] + 1], boxes, (h, w), first=int(first[i]))
-            if keep is None:
-                results[i] = _reject("no ink found: only specks, no strokes", polarities[i])
-            elif (count := _digits_side_by_side(strength[: last[i] + 1], boxes, (h, w), first=int(first[i]))) > 1:
-                results[i] = _reject(_several_digits_reason(count), polarities[i])
-            else:
-                kept[first[i] : last[i] + 1] = keep[first[i] : last[i] + 1]
-                digits.append(i)
-    if not digits:
-        return results
-
-    # _finish up to the crop, for the stack: the digit's mask, its box and its stroke width
-    mask = kept[labels]
-    masked = np.where(mask, ink, np.float32(0.0))
-    widths = _stroke_widths(masked >= 0.5).tolist()
-    rows, cols = mask.any(axis=2), mask.any(axis=1)
-    tops, bottoms = rows.argmax(axis=1).tolist(), (h - rows[:, ::-1].argmax(axis=1)).tolist()
-    lefts, rights = cols.argmax(axis=1).tolist(), (w - cols[:, ::-1].argmax(axis=1)).tolist()
-    for i in digits:
-        top, bottom, left, right = tops[i], bottoms[i], lefts[i], rights[i]
-        crop = np.ascontiguousarray(masked[i, top:bottom, left:right])
-        results[i] = _finish_crop(crop, (left, top, right, bottom), polarity=polarities[i], stroke_width=widths[i])
-    return results
 
 
 def _stroke_widths(masks: np.ndarray) -> np.ndarray:

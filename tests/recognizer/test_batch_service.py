@@ -14,7 +14,7 @@ from recognizer.batch_sources import label_from_name
 from recognizer.models import BatchChunk, BatchJob, Prediction
 from tests.images import mnist_sample
 from tests.recognizer.batch_helpers import labelled_zip, mnist_pngs, upload, zip_bytes
-from training.data import write_idx
+from vision.idx import write_idx
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from vision.preprocess import ImageDecodeError, Preprocessed, preprocess_bytes, preprocess_pil
+from vision.decode import ImageDecodeError
+from vision.preprocess import Preprocessed, preprocess_bytes, preprocess_pil
 
 MODES = ["1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I", "I;16", "F", "YCbCr", "HSV"]
 SAVE_FORMATS = {

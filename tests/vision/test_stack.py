@@ -4,7 +4,9 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from tests.images import mnist_number, mnist_sample, render
-from vision.preprocess import ImageDecodeError, preprocess_images, preprocess_pil
+from vision.decode import ImageDecodeError
+from vision.preprocess import preprocess_pil
+from vision.stack import preprocess_images
 
 
 def small_grey_images() -> list[Image.Image]:
