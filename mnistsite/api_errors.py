@@ -65,8 +65,14 @@ def request_too_big_response(exc) -> Response | None:
     return None
 
 
+def _is_boto_error(exc: Exception) -> bool:
+    """botocore's errors (an upload's FileField.save on S3), without importing boto where it is unused."""
+    return type(exc).__module__.startswith("botocore.") or type(exc).__module__.startswith("boto3.")
+
+
 def exception_handler(exc, context):
     from mnistsite.health import BrokerUnavailable
+    from mnistsite.objectstore import ObjectStorageError
 
     too_big = request_too_big_response(exc)
     if too_big is not None:
@@ -74,6 +80,12 @@ def exception_handler(exc, context):
     if isinstance(exc, BrokerUnavailable):
         return error_response(
             str(exc), status_code=status.HTTP_503_SERVICE_UNAVAILABLE, detail={"broker": "unavailable"}
+        )
+    if isinstance(exc, ObjectStorageError) or _is_boto_error(exc):  # files could not be stored or read
+        return error_response(
+            "files cannot be stored right now: the object storage failed; try again in a moment",
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail={"storage": "unavailable"},
         )
     if isinstance(exc, BrokerError):  # a broker that failed past the checks: 503, never a 500
         return error_response(

@@ -71,3 +71,33 @@ def broker_transport_options(url: str, *, visibility_timeout: int) -> dict:
         # Unacknowledged messages of a killed worker come back after this many seconds.
         return {"visibility_timeout": visibility_timeout}
     return {}
+
+
+def object_storage_backend(
+    *,
+    bucket: str,
+    endpoint_url: str | None,
+    region: str,
+    access_key: str | None,
+    secret_key: str | None,
+    prefix: str = "",
+    addressing_style: str = "path",
+) -> dict:
+    """The STORAGES entry of an S3-compatible bucket (django-storages with boto3)."""
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": endpoint_url or None,  # none: AWS itself
+            "region_name": region,
+            # None: boto3's own chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile, a role).
+            "access_key": access_key or None,
+            "secret_key": secret_key or None,
+            "location": prefix,
+            # MinIO and most S3-compatible servers want bucket/key paths, not bucket subdomains.
+            "addressing_style": addressing_style,
+            "signature_version": "s3v4",
+            "file_overwrite": True,  # names are random or versioned: never a silent rename
+            "default_acl": None,
+        },
+    }

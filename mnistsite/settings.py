@@ -17,6 +17,7 @@ from mnistsite.runtime import (
     broker_transport_options,
     broker_url_choose,
     embedded_broker_prepare,
+    object_storage_backend,
 )
 
 env = environ.Env()
@@ -128,6 +129,13 @@ STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
+# Object storage: with STORAGE_BUCKET set, everything that crosses hosts (uploads, staged
+# batch inputs, model versions and their reports) goes to that S3-compatible bucket, so that
+# several web and worker hosts share it; without it, the local disk under MEDIA_ROOT as before.
+STORAGE_BUCKET = env.str("STORAGE_BUCKET", default="")
+STORAGE_ENDPOINT_URL = env.str("STORAGE_ENDPOINT_URL", default="")  # empty: AWS itself
+STORAGE_REGION = env.str("STORAGE_REGION", default="us-east-1")
+STORAGE_PREFIX = env.str("STORAGE_PREFIX", default="")  # a folder of the bucket, when it is shared
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -136,11 +144,23 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+if STORAGE_BUCKET:
+    STORAGES["default"] = object_storage_backend(
+        bucket=STORAGE_BUCKET,
+        endpoint_url=STORAGE_ENDPOINT_URL,
+        region=STORAGE_REGION,
+        access_key=env.str("STORAGE_ACCESS_KEY", default=""),
+        secret_key=env.str("STORAGE_SECRET_KEY", default=""),
+        prefix=STORAGE_PREFIX,
+        addressing_style=env.str("STORAGE_ADDRESSING_STYLE", default="path"),
+    )
 
 # Models: the shipped default lives in models/default; trained versions go under MODEL_DIR.
 MODEL_DIR = Path(env.str("MODEL_DIR", default=str(BASE_DIR / "models")))
 DEFAULT_MODEL_DIR = BASE_DIR / "models" / "default"
 MNIST_DIR = Path(env.str("MNIST_DIR", default=str(BASE_DIR / "data" / "mnist")))
+# Where a serving process keeps the model versions it fetched from the bucket.
+MODEL_CACHE_DIR = Path(env.str("MODEL_CACHE_DIR", default=str(VAR_DIR / "model-cache")))
 ARTIFACTS_DIR = Path(env.str("ARTIFACTS_DIR", default=str(BASE_DIR / "artifacts")))
 
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=10 * 1024 * 1024)

@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from mnistsite.api_common import DETAIL_ERRORS, FORBIDDEN, LIST_ERRORS, error_response
 from mnistsite.api_errors import ApiError
 from mnistsite.health import BrokerUnavailable
+from mnistsite.objectstore import ObjectStorageError
 from recognizer import batch
 from recognizer.batch_sources import BatchSourceError
 from recognizer.models import BatchJob
@@ -210,7 +211,7 @@ class BatchResultsCsvView(APIView):
 @login_required  # settings.LOGIN_URL: the site's login page, back here with ?next=
 @require_http_methods(["GET", "POST"])
 def batch_new(request):
-    error = None
+    error, unavailable = None, False
     if request.method == "POST":
         upload = request.FILES.get("file")
         if upload is None:
@@ -220,11 +221,12 @@ def batch_new(request):
         else:
             try:
                 job = batch.batch_job_create(archive=upload, owner=request.user)
-            except (BatchSourceError, BrokerUnavailable) as exc:
+            except (BatchSourceError, BrokerUnavailable, ObjectStorageError) as exc:
                 error = f"{str(exc)[:1].upper()}{str(exc)[1:]}."
+                unavailable = isinstance(exc, BrokerUnavailable | ObjectStorageError)
             else:
                 return redirect("batch-detail", pk=job.pk)
-    status_code = 503 if error and "cannot be queued" in error else 400 if error else 200
+    status_code = 503 if unavailable else 400 if error else 200
     return render(request, "recognizer/batch_new.html", {"error": error}, status=status_code)
 
 

@@ -6,6 +6,11 @@ MEDIA_ROOT/batches/<job id>/ (an uploaded zip as is; several uploaded files writ
 in place, not copied) with ``manifest.json`` beside it (member names, labels, limits). The
 job is cut into BatchChunk rows; one task per chunk, queued once the rows are committed.
 
+With object storage (STORAGE_BUCKET), the staged folder is also stored in the bucket under
+``batches/<stage dir>/`` before the job is recorded (a folder given to the command is packed
+into ``input.zip`` first), and a worker whose MEDIA_ROOT lacks it downloads it once
+(``batch_stage_fetch``): web and worker hosts share only the database and the bucket.
+
 A chunk (``batch_chunk_run``) is safe to run twice and to be killed at any point: it reads
 and recognises its items outside any transaction, then in one transaction locks its chunk
 row, deletes whatever rows of its index range exist, writes all its rows, marks itself
@@ -34,6 +39,7 @@ from PIL import Image
 
 from mnistsite.bulk import bulk_insert
 from mnistsite.health import broker_require
+from mnistsite.objectstore import ObjectStorageError, object_storage_enabled, object_tree_get, object_tree_put
 from recognizer.batch_sources import (
     BatchLimitError,
     BatchSourceError,
@@ -41,6 +47,7 @@ from recognizer.batch_sources import (
     Limits,
     Manifest,
     folder_manifest,
+    folder_pack,
     idx_is_images_file,
     idx_labels_path,
     idx_manifest,
@@ -80,6 +87,23 @@ def batch_dir(job: BatchJob) -> Path:
     return Path(settings.MEDIA_ROOT) / "batches" / (job.stage_dir or str(job.pk))
 
 
+def batch_stage_name(job: BatchJob) -> str:
+    """The job's staged folder in the object storage."""
+    return f"batches/{job.stage_dir or job.pk}"
+
+
+def batch_stage_fetch(*, job: BatchJob) -> Path:
+    """The job's staged folder on this host: downloaded from the object storage the first
+    time a process here needs it (another host staged it). Raises BatchSourceError."""
+    directory = batch_dir(job)
+    if directory.is_dir() or not object_storage_enabled():
+        return directory
+    try:
+        return object_tree_get(prefix=batch_stage_name(job), destination=directory)
+    except ObjectStorageError as exc:
+        raise BatchSourceError(f"cannot fetch the job's staged input: {exc}") from exc
+
+
 # --------------------------------------------------------------------------
 # Creating a job
 # --------------------------------------------------------------------------
@@ -104,7 +128,11 @@ def _stage(*, directory: Path, archive, files: list | None, path: Path | None, l
         raise BatchSourceError("send a zip file or image files")
     path = Path(path).expanduser().resolve()
     if path.is_dir():
-        return folder_manifest(path, limits=limits), f"folder {path}"
+        manifest = folder_manifest(path, limits=limits)
+        if not object_storage_enabled():
+            return manifest, f"folder {path}"
+        folder_pack(manifest, staged)  # workers on other hosts cannot read this folder
+        return zip_manifest(staged, path=str(staged), limits=limits), f"folder {path}"
     if not path.is_file():
         raise BatchSourceError(f"{path} does not exist")
     if idx_is_images_file(path):
@@ -135,7 +163,11 @@ def batch_job_create(
     directory = Path(settings.MEDIA_ROOT) / "batches" / stage_dir
     try:
         manifest, source = _stage(directory=directory, archive=archive, files=files, path=path, limits=batch_limits())
+        if Path(manifest.path).parent == directory:
+            manifest.path = Path(manifest.path).name  # relative: the folder lies elsewhere on another host
         manifest.save(directory / "manifest.json")
+        if object_storage_enabled():
+            object_tree_put(directory=directory, prefix=f"batches/{stage_dir}")
     except BatchLimitError as exc:
         shutil.rmtree(directory, ignore_errors=True)
         return BatchJob.objects.create(
@@ -242,7 +274,7 @@ def batch_jobs_recover() -> dict[int, list[int]]:
 
 
 def manifest_load(job: BatchJob) -> Manifest:
-    path = batch_dir(job) / "manifest.json"
+    path = batch_stage_fetch(job=job) / "manifest.json"
     try:
         # Keyed by the file, not the job id alone: another database (tests) reuses ids.
         key = (str(path), path.stat().st_mtime_ns)

@@ -86,6 +86,8 @@ class Manifest:
     @classmethod
     def load(cls, path: Path) -> Manifest:
         data = json.loads(Path(path).read_text())
+        # A staged input is named relative to the manifest's folder (older manifests: absolute).
+        data["path"] = str(Path(path).parent / data["path"])
         data["limits"] = Limits(**data["limits"])
         data["errors"] = {int(k): v for k, v in data["errors"].items()}
         return cls(**data)
@@ -385,6 +387,19 @@ def _nested_check(item: Item) -> Item:
     if item.data is not None and _looks_nested("", item.data[:8]):
         item.data, item.error = None, NESTED_ARCHIVE
     return item
+
+
+def folder_pack(manifest: Manifest, destination: Path) -> None:
+    """A folder manifest's files, in its order, into one stored zip (for workers on other
+    hosts). Files it already knows to be unreadable go in as empty members with their name,
+    so that the zip's manifest keeps every item; the zip's own checks (sizes, totals) apply."""
+    folder = Path(manifest.path)
+    with zipfile.ZipFile(destination, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for index, name in enumerate(manifest.names):
+            if index in manifest.errors:
+                archive.writestr(zipfile.ZipInfo(name), b"")
+            else:
+                archive.write(folder / manifest.refs[index], arcname=name)
 
 
 def zip_from_files(files, destination: Path, *, limits: Limits) -> None:

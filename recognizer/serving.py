@@ -1,5 +1,10 @@
 """The model this process serves: loaded lazily (after gunicorn or Celery forks), once per
-version, and swapped when another version becomes active, without a restart."""
+version, and swapped when another version becomes active, without a restart.
+
+A version stored in the object storage is fetched into this host's model cache and checked
+against its registered SHA-256 first (training.services.model_version_file). A version
+that cannot be fetched or loaded is logged and reported by /api/health, and the previous
+version keeps serving."""
 
 import logging
 import threading
@@ -39,7 +44,7 @@ def served_model() -> ServedModel:
     with _lock:
         if _served is not None and time.monotonic() - _checked_at < settings.MODEL_RELOAD_SECONDS:
             return _served
-        from training.services import model_version_ensure_default
+        from training.services import ModelFetchError, model_version_ensure_default, model_version_file
 
         version = model_version_ensure_default()
         _checked_at = time.monotonic()
@@ -53,14 +58,15 @@ def served_model() -> ServedModel:
         ):
             return _served
         try:
-            classifier = DigitClassifier(version.tflite_path)
-        except ModelLoadError as exc:
+            path = model_version_file(version=version)
+            classifier = DigitClassifier(path)
+        except (ModelFetchError, ModelLoadError) as exc:
             _last_error = str(exc)
             logger.error("cannot load model version %s: %s", version.version, exc)
             if _served is not None:
                 return _served  # keep serving the previous version
             raise NoModelAvailable(_last_error) from exc
-        logger.info("serving model version %s from %s", version.version, version.tflite_path)
+        logger.info("serving model version %s from %s", version.version, path)
         _served = ServedModel(version=version, classifier=classifier)
         _last_error = None
         return _served

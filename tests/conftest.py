@@ -45,6 +45,7 @@ def media_root(tmp_path, settings):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.MEDIA_ROOT.mkdir()
     settings.MODEL_DIR = tmp_path / "models"
+    settings.MODEL_CACHE_DIR = tmp_path / "model-cache"
     return settings.MEDIA_ROOT
 
 
@@ -64,6 +65,7 @@ def subprocess_env(**extra: str) -> dict[str, str]:
         CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
         MEDIA_ROOT=str(settings.MEDIA_ROOT),
         MODEL_DIR=str(settings.MODEL_DIR),
+        MODEL_CACHE_DIR=str(settings.MODEL_CACHE_DIR),
         PYTHONUNBUFFERED="1",
     )
     env.update(extra)
@@ -180,12 +182,9 @@ def served_default_model(db):
 @pytest.fixture
 def gunicorn_server(transactional_db, served_default_model):
     """The site served by a real gunicorn (4 workers) on the test database; yields its base URL."""
-    import socket
     import urllib.request
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     log_path = Path(settings.MEDIA_ROOT).parent / "gunicorn.log"
     with open(log_path, "wb") as log:
         server = subprocess.Popen(
@@ -207,3 +206,98 @@ def gunicorn_server(transactional_db, served_default_model):
     yield url
     server.terminate()
     server.wait(timeout=30)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """moto's standalone S3 server, its own process on a free port (the S3 protocol over
+    HTTP, as MinIO or AWS speak it); yields its URL. One per session: tests use a bucket each."""
+    import urllib.request
+
+    port = free_port()
+    log_path = tmp_path_factory.mktemp("s3") / "moto.log"
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+
+    def up():
+        try:
+            with urllib.request.urlopen(f"{url}/moto-api/", timeout=2):  # noqa: S310 - loopback
+                return True
+        except OSError:
+            return server.poll() is not None
+
+    wait_until(up, timeout=60, message="moto server up")
+    assert server.poll() is None, log_path.read_text()[-3000:]
+    yield url
+    server.terminate()
+    server.wait(timeout=30)
+
+
+class ObjectStorage:
+    """A bucket of the test S3 server, as this process's default storage (settings) and as
+    the environment of the processes a test starts (``env``); ``client`` looks inside."""
+
+    def __init__(self, *, url: str, bucket: str):
+        import boto3
+
+        self.url, self.bucket = url, bucket
+        self.client = boto3.client(
+            "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+        )
+        self.env = {
+            "STORAGE_BUCKET": bucket,
+            "STORAGE_ENDPOINT_URL": url,
+            "STORAGE_REGION": "us-east-1",
+            "STORAGE_ACCESS_KEY": "test",
+            "STORAGE_SECRET_KEY": "test",
+        }
+
+    def keys(self, prefix: str = "") -> list[str]:
+        listing = self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
+        return sorted(item["Key"] for item in listing.get("Contents", []))
+
+    def read(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+
+@pytest.fixture
+def object_storage(s3_server, settings):
+    """A fresh bucket on the session's S3 server, made the default storage of this process."""
+    import uuid
+
+    from mnistsite.runtime import object_storage_backend
+
+    storage = ObjectStorage(url=s3_server, bucket=f"test-{uuid.uuid4().hex[:16]}")
+    storage.client.create_bucket(Bucket=storage.bucket)
+    settings.STORAGE_BUCKET = storage.bucket
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": object_storage_backend(
+            bucket=storage.bucket, endpoint_url=s3_server, region="us-east-1", access_key="test", secret_key="test"
+        ),
+    }
+    return storage
+
+
+def another_host_env(tmp_path: Path, name: str, object_storage: ObjectStorage) -> dict[str, str]:
+    """The environment of a process on another host: its own MEDIA_ROOT, MODEL_DIR and model
+    cache, sharing only the database, the broker and the bucket with this one."""
+    host = tmp_path / name
+    return {
+        "MEDIA_ROOT": str(host / "media"),
+        "MODEL_DIR": str(host / "models"),
+        "MODEL_CACHE_DIR": str(host / "model-cache"),
+        **object_storage.env,
+    }

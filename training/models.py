@@ -105,6 +105,10 @@ class ModelVersion(models.Model):
     )
     tflite_path = models.CharField(max_length=500)
     keras_path = models.CharField(max_length=500, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True, help_text="SHA-256 of model.tflite, checked before serving.")
+    storage_prefix = models.CharField(
+        max_length=500, blank=True, help_text="Its folder in the object storage (empty: on the local disk only)."
+    )
     training_job = models.ForeignKey(
         TrainingJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="model_versions"
     )

@@ -12,6 +12,13 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from mnistsite.objectstore import (
+    ObjectStorageError,
+    file_sha256,
+    object_get,
+    object_storage_enabled,
+    object_tree_put,
+)
 from training import progress as phases
 from training.models import ModelVersion, TrainingJob
 
@@ -22,10 +29,18 @@ class ActivationRefused(Exception):
     """A new version does not beat the active one on the test set."""
 
 
+class ModelFetchError(Exception):
+    """A version's model file cannot be had on this host: missing, unreadable, or not the
+    bytes the registry recorded. A sentence for people."""
+
+
 def model_version_register(
     *, directory: Path, version: str | None = None, training_job: TrainingJob | None = None
 ) -> ModelVersion:
-    """Record the model in `directory` (model.tflite, metrics.json, maybe model.keras) as a version."""
+    """Record the model in `directory` (model.tflite, metrics.json, maybe model.keras) as a
+    version, with the SHA-256 of its model.tflite. With object storage, the folder's files
+    (model, metrics, reports) are stored in the bucket first, under models/<version>/, so
+    that every host can serve it; the shipped default lies on every host and stays local."""
     directory = Path(directory).resolve()
     metrics = json.loads((directory / "metrics.json").read_text())
     tflite = directory / "model.tflite"
@@ -33,6 +48,10 @@ def model_version_register(
         raise FileNotFoundError(f"{tflite} is missing")
     keras_file = directory / "model.keras"
     version = version or metrics.get("version") or directory.name
+    storage_prefix = ""
+    if object_storage_enabled() and directory != Path(settings.DEFAULT_MODEL_DIR).resolve():
+        storage_prefix = f"models/{version}"
+        object_tree_put(directory=directory, prefix=storage_prefix)
     return ModelVersion.objects.create(
         version=version,
         architecture=metrics.get("architecture", "unknown"),
@@ -41,8 +60,34 @@ def model_version_register(
         directory=str(directory),
         tflite_path=str(tflite),
         keras_path=str(keras_file) if keras_file.is_file() else "",
+        sha256=file_sha256(tflite),
+        storage_prefix=storage_prefix,
         training_job=training_job,
     )
+
+
+def model_version_file(*, version: ModelVersion) -> Path:
+    """The version's model.tflite on this host, checked against its recorded SHA-256.
+
+    A version stored in the bucket is fetched once into MODEL_CACHE_DIR/<version>/ (and
+    fetched again if that copy no longer matches); one on local disk is read in place.
+    Raises ModelFetchError when the file is missing or is not the registered bytes."""
+    if not version.storage_prefix:
+        path = Path(version.tflite_path)
+        if not path.is_file():
+            raise ModelFetchError(f"model version {version.version}: {path} is missing")
+        if version.sha256 and file_sha256(path) != version.sha256:
+            raise ModelFetchError(f"model version {version.version}: {path} does not match its registered SHA-256")
+        return path
+    cached = Path(settings.MODEL_CACHE_DIR) / version.version / "model.tflite"
+    if cached.is_file() and file_sha256(cached) == version.sha256:
+        return cached
+    try:
+        object_get(name=f"{version.storage_prefix}/model.tflite", destination=cached, sha256=version.sha256)
+    except ObjectStorageError as exc:
+        raise ModelFetchError(f"model version {version.version}: {exc}") from exc
+    logger.info("fetched model version %s from the object storage into %s", version.version, cached)
+    return cached
 
 
 def model_version_activate(*, version: ModelVersion, force: bool = False) -> ModelVersion:

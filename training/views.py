@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from training.models import ModelComparison, ModelVersion, TrainingJob
+from training.selectors import model_version_report_names, model_version_report_open
 from training.services import model_version_activate
 
 # The report images a training run writes next to its model (training.train).
@@ -53,7 +54,11 @@ def png_file_response(directory: str | Path, name: str, allowed) -> FileResponse
     path = Path(directory) / name
     if not path.is_file():
         raise Http404("no such report image")
-    response = FileResponse(path.open("rb"), content_type="image/png")
+    return png_handle_response(path.open("rb"))
+
+
+def png_handle_response(handle) -> FileResponse:
+    response = FileResponse(handle, content_type="image/png")
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "public, max-age=300"
     return response
@@ -133,7 +138,7 @@ OTHER_METRIC_SKIP = {"precision", "recall", "confusion_matrix", "history"}
 
 def version_view(version: ModelVersion) -> dict:
     metrics = version.metrics if isinstance(version.metrics, dict) else {}
-    present = set(png_names(version.directory))
+    present = set(model_version_report_names(version=version))
     reports = [
         {"name": name, "title": title, "url": reverse("model-version-report", args=[version.pk, name])}
         for name, title in VERSION_REPORTS.items()
@@ -236,7 +241,12 @@ def model_version_activate_view(request, pk: int):
 @require_GET
 def model_version_report(request, pk: int, name: str):
     version = get_object_or_404(ModelVersion, pk=pk)
-    return png_file_response(version.directory, name, VERSION_REPORTS)
+    if name not in VERSION_REPORTS:
+        raise Http404("no such report image")
+    handle = model_version_report_open(version=version, name=name)
+    if handle is None:
+        raise Http404("no such report image")
+    return png_handle_response(handle)
 
 
 @require_GET

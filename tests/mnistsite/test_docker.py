@@ -71,3 +71,17 @@ def test_compose_publishes_nginx_only_and_gives_it_the_repositorys_config_and_th
         assert name == "nginx" or "ports" not in service, name
     assert services["web"]["expose"] == ["8000"]
     assert services["web"]["environment"]["NUM_PROXIES"] == "1"
+
+
+def test_compose_gives_the_app_a_minio_bucket_made_before_it_starts():
+    services = compose_config()["services"]
+    assert services["minio"]["image"].startswith("minio/minio:")
+    assert "healthcheck" in services["minio"]
+    assert services["bucket"]["depends_on"]["minio"]["condition"] == "service_healthy"
+    assert "mc mb --ignore-existing" in services["bucket"]["entrypoint"]
+    for name in ("web", "worker", "trainer"):
+        env = services[name]["environment"]
+        assert (env["STORAGE_BUCKET"], env["STORAGE_ENDPOINT_URL"]) == ("mnistsite", "http://minio:9000"), name
+        assert env["STORAGE_SECRET_KEY"] == services["minio"]["environment"]["MINIO_ROOT_PASSWORD"]
+        assert services[name]["depends_on"]["bucket"]["condition"] == "service_completed_successfully", name
+    assert "ports" not in services["minio"]  # reached inside the compose network only

@@ -1,19 +1,29 @@
 import io
 import json
+import shutil
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from billiard.exceptions import WorkerLostError
 from celery.signals import task_failure
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
 from mnistsite.models import Worker
-from tests.conftest import wait_until
+from tests.conftest import another_host_env, wait_until
+from tests.images import digit_png
 from training import progress, services
 from training.models import ModelVersion, TrainingJob
-from training.services import TrainingJobWriter, training_job_create, training_job_run, training_jobs_reap
+from training.services import (
+    TrainingJobWriter,
+    model_version_activate,
+    training_job_create,
+    training_job_run,
+    training_jobs_reap,
+)
 from training.tasks import train_model_task
 
 PHASES_IN_ORDER = ["starting", "fetching", "generating", "preparing", "training", "exporting", "done"]
@@ -21,8 +31,12 @@ PHASES_IN_ORDER = ["starting", "fetching", "generating", "preparing", "training"
 
 @pytest.mark.integration
 @pytest.mark.slow
-def test_a_training_job_runs_on_a_real_worker_and_registers_a_version(celery_worker_process, served_default_model):
-    celery_worker_process(queues="training", name="trainer")
+def test_a_training_job_runs_on_a_real_worker_and_registers_a_version_that_another_host_serves_from_the_bucket(
+    celery_worker_process, served_default_model, object_storage, client, tmp_path, settings
+):
+    # The trainer is another host: its own disk, sharing only the database and the bucket.
+    trainer_env = another_host_env(tmp_path, "trainer-host", object_storage)
+    celery_worker_process(queues="training", name="trainer", **trainer_env)
     job = training_job_create(preset="tiny", seed=7, activate="auto", command="test")
     finished = wait_until(
         lambda: TrainingJob.objects.filter(pk=job.pk, status__in=["succeeded", "failed"]).first(),
@@ -43,6 +57,22 @@ def test_a_training_job_runs_on_a_real_worker_and_registers_a_version(celery_wor
     assert not version.is_active
     assert "not activated" in finished.log_tail
     assert ModelVersion.objects.get(is_active=True) == served_default_model
+    # The version's files are in the bucket; the trainer's disk goes away.
+    assert version.storage_prefix == f"models/{version.version}" and len(version.sha256) == 64
+    stored = {key.rpartition("/")[2] for key in object_storage.keys(version.storage_prefix + "/")}
+    assert {"model.tflite", "metrics.json", "confusion_matrix.png"} <= stored
+    shutil.rmtree(trainer_env["MODEL_DIR"])
+
+    # Activated, it is fetched into this host's model cache and serves, without a restart.
+    settings.MODEL_RELOAD_SECONDS = 0
+    model_version_activate(version=version, force=True)
+    response = client.post("/api/predict", {"file": SimpleUploadedFile("d.png", digit_png(0)[0])})
+    assert response.status_code == 200, response.content
+    assert response.json()["model_version"] == version.version
+    assert (Path(settings.MODEL_CACHE_DIR) / version.version / "model.tflite").is_file()
+    report = client.get(f"/models/{version.pk}/reports/confusion_matrix.png")
+    assert report.status_code == 200
+    assert b"".join(report.streaming_content).startswith(b"\x89PNG")
 
 
 @pytest.mark.integration

@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from mnistsite.health import BrokerUnavailable, safe_broker_url
+from mnistsite.objectstore import ObjectStorageError
 from mnistsite.workers import workers_alive
 from recognizer import batch
 from recognizer.batch_sources import BatchSourceError
@@ -37,7 +38,7 @@ class Command(BaseCommand):
                 raise CommandError(f"no user named {options['owner']!r}")
         try:
             job = batch.batch_job_create(path=options["path"], owner=owner, queue=not options["sync"])
-        except (BatchSourceError, BrokerUnavailable) as exc:
+        except (BatchSourceError, BrokerUnavailable, ObjectStorageError) as exc:
             raise CommandError(str(exc)) from exc
         wait = options["wait"] or options["sync"]
         if not wait:

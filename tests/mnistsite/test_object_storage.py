@@ -1,0 +1,117 @@
+"""Object storage against a real S3-protocol server (moto's, its own process): uploads, batch
+inputs and model versions cross "hosts" that share only the database and the bucket. (A
+trained model in the bucket: tests/training/test_training_job.py, to train once only.)"""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from recognizer import batch
+from recognizer.models import BatchJob, Prediction
+from recognizer.serving import served_model, served_model_reset, serving_status
+from tests.conftest import ROOT, another_host_env, subprocess_env, wait_until
+from tests.images import digit_png
+from tests.recognizer.batch_helpers import labelled_zip, mnist_pngs, upload
+from training.models import ModelVersion
+from training.services import model_version_activate, model_version_register
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def stored_copy_of_default(tmp_path: Path, name: str) -> ModelVersion:
+    """The shipped model registered as another version from a folder of this host, which is
+    then removed: from there on the version lives in the bucket alone."""
+    folder = tmp_path / name
+    shutil.copytree(settings.DEFAULT_MODEL_DIR, folder)
+    version = model_version_register(directory=folder, version=name)
+    shutil.rmtree(folder)
+    return version
+
+
+def test_an_upload_is_stored_in_the_bucket_and_read_by_another_process(
+    transactional_db, object_storage, served_default_model, client, tmp_path
+):
+    data, _ = digit_png(3)
+    response = client.post("/api/predict", {"file": SimpleUploadedFile("three.png", data)})
+    assert response.status_code == 200, response.content
+    prediction = Prediction.objects.get(pk=response.json()["id"])
+    assert object_storage.keys() == [prediction.original.name]
+    assert object_storage.read(prediction.original.name) == data
+    assert not any(Path(settings.MEDIA_ROOT).rglob("*.*"))  # nothing on this host's disk
+    # Another host, sharing only the database and the bucket, reads the original.
+    script = (
+        "import django, sys; django.setup(); from recognizer.models import Prediction; "
+        f"sys.stdout.buffer.write(Prediction.objects.get(pk={prediction.pk}).original.read())"
+    )
+    env = subprocess_env(DJANGO_SETTINGS_MODULE="mnistsite.settings", **another_host_env(tmp_path, "b", object_storage))
+    read = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, timeout=60)
+    assert read.returncode == 0, read.stderr.decode()[-2000:]
+    assert read.stdout == data
+
+
+def test_a_batch_job_staged_here_is_run_by_a_worker_on_another_host(
+    object_storage, celery_worker_process, served_default_model, tmp_path
+):
+    version = stored_copy_of_default(tmp_path, "stored-default")
+    model_version_activate(version=version, force=True)
+    env = another_host_env(tmp_path, "worker-host", object_storage)
+    celery_worker_process(queues="default", name="far-worker", **env)
+    labels = [label for _, label in mnist_pngs(12)]
+
+    job = batch.batch_job_create(archive=upload(labelled_zip(12)))
+
+    stage = f"batches/{job.stage_dir}"
+    assert object_storage.keys(stage) == [f"{stage}/input.zip", f"{stage}/manifest.json"]
+    assert json.loads(object_storage.read(f"{stage}/manifest.json"))["path"] == "input.zip"
+    finished = wait_until(
+        lambda: BatchJob.objects.filter(pk=job.pk, status__in=["succeeded", "failed"]).first(),
+        timeout=90,
+        message="batch job finished",
+    )
+    assert finished.status == "succeeded", finished.error
+    assert (finished.done, finished.failed_items) == (12, 0)
+    rows = Prediction.objects.filter(batch_job=job).order_by("batch_index")
+    assert [row.true_label for row in rows] == labels
+    assert {row.model_version_id for row in rows} == {version.pk}
+    assert finished.accuracy >= 0.9
+    # The worker read the input and the model from the bucket into its own folders.
+    assert (Path(env["MEDIA_ROOT"]) / stage / "input.zip").is_file()
+    assert (Path(env["MODEL_CACHE_DIR"]) / version.version / "model.tflite").is_file()
+
+
+@pytest.mark.parametrize("damage", ["missing", "corrupt"])
+def test_a_missing_or_corrupt_model_object_keeps_the_previous_version_serving(
+    damage, object_storage, served_default_model, client, tmp_path, settings, caplog
+):
+    settings.MODEL_RELOAD_SECONDS = 0
+    assert served_model().version == served_default_model
+    newer = stored_copy_of_default(tmp_path, "newer")
+    key = f"{newer.storage_prefix}/model.tflite"
+    good = object_storage.read(key)
+    if damage == "missing":
+        object_storage.client.delete_object(Bucket=object_storage.bucket, Key=key)
+    else:
+        object_storage.client.put_object(Bucket=object_storage.bucket, Key=key, Body=good[:-100] + b"\0" * 100)
+
+    model_version_activate(version=newer, force=True)
+
+    assert served_model().version == served_default_model
+    error = serving_status()["error"]
+    assert "newer" in error
+    assert ("not in the object storage" if damage == "missing" else "SHA-256") in error
+    assert any(r.levelname == "ERROR" and "newer" in r.getMessage() for r in caplog.records)
+    health = client.get("/api/health").json()
+    assert health["status"] == "degraded" and health["model_version"] == served_default_model.version
+    assert not (Path(settings.MODEL_CACHE_DIR) / "newer" / "model.tflite").exists()
+
+    # Once the bucket holds the right bytes, the new version is swapped in without a restart.
+    object_storage.client.put_object(Bucket=object_storage.bucket, Key=key, Body=good)
+    assert served_model().version == newer
+    assert serving_status()["error"] is None
+    served_model_reset()
