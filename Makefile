@@ -57,7 +57,7 @@ format: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput -v 0
-	$(PY) bench/predict_load.py
+	$(PY) bench/predict_load.py $(if $(BENCH_STORAGE),--storage $(BENCH_STORAGE) --rounds 3)
 	$(PY) bench/batch_throughput.py
 	$(PY) bench/framework_floor.py
 

@@ -1,10 +1,16 @@
 """Load benchmark: /api/predict through gunicorn against the earlier Flask + Keras approach.
 
     .venv/bin/python bench/predict_load.py [--clients 8] [--seconds 20] [--config env|embedded|sqlite-redis]
+    .venv/bin/python bench/predict_load.py --storage s3 --rounds 3 --skip-baseline
 
 Starts both servers on loopback, sends multipart PNG uploads of MNIST test digits from N
 client threads for a fixed time each, and prints requests per second, p50 and p99 latency,
 errors, and how many predictions were stored. Bounded in time; loopback only.
+
+--storage s3 stores the uploads in a bucket of an S3-compatible server started here (moto's
+standalone server, its own process), measured back to back with the local disk, --rounds
+times, with the ratio of each round; it also checks that another process (another
+MEDIA_ROOT, the same database and bucket) reads an upload's original.
 """
 
 import argparse
@@ -153,6 +159,108 @@ def start(args: list[str], env: dict) -> subprocess.Popen:
     return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def s3_server_start() -> tuple[subprocess.Popen, str]:
+    """moto's standalone S3 server on a free loopback port, with a fresh bucket; (process, url)."""
+    port = free_port()
+    server = start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], dict(os.environ))
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(f"{url}/moto-api/")
+    return server, url
+
+
+def s3_env(url: str, bucket: str) -> dict[str, str]:
+    return {
+        "STORAGE_BUCKET": bucket,
+        "STORAGE_ENDPOINT_URL": url,
+        "STORAGE_REGION": "us-east-1",
+        "STORAGE_ACCESS_KEY": "bench",
+        "STORAGE_SECRET_KEY": "bench",
+    }
+
+
+def s3_client(url: str):
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",  # noqa: S106 - a loopback test server's
+    )
+
+
+def s3_object_count(url: str, bucket: str) -> int:
+    pages = s3_client(url).get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return sum(page.get("KeyCount", 0) for page in pages)
+
+
+def original_read_elsewhere(env: dict, media_root: Path) -> bool:
+    """Whether a process with another MEDIA_ROOT (another host: only the database and the
+    bucket in common) reads the newest prediction's original through the storage."""
+    script = (
+        "from recognizer.models import Prediction; "
+        "p = Prediction.objects.exclude(original='').latest('id'); print(len(p.original.read()))"
+    )
+    out = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=ROOT,
+        env={**env, "MEDIA_ROOT": str(media_root)},
+        capture_output=True,
+        text=True,
+    )
+    return out.returncode == 0 and int(out.stdout.strip().splitlines()[-1]) > 0
+
+
+def mnistsite_run(env: dict, options, bodies, run) -> dict:
+    """One gunicorn serving /api/predict under the load; its figures."""
+    python_bin = Path(sys.executable).parent
+    before = stored_predictions(env)
+    port = free_port()
+    web = start(
+        [str(python_bin / "gunicorn"), "mnistsite.wsgi:application", "-c", "gunicorn.conf.py",
+         "--bind", f"127.0.0.1:{port}", "--workers", str(options.web_workers)],
+        env,
+    )  # fmt: skip
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/api/health")
+        drive(port, "/api/predict", bodies, options.clients, 3.0)  # warm every worker's model
+        result = run(port, "/api/predict", bodies, options.clients, options.seconds)
+    finally:
+        web.terminate()
+        web.wait(timeout=30)
+    result["stored"] = stored_predictions(env) - before
+    result["web_workers"] = options.web_workers
+    return result
+
+
+def storage_compare(env: dict, options, bodies, run) -> dict:
+    """The local disk and an S3 bucket, back to back, --rounds times (a shared machine drifts)."""
+    import tempfile
+
+    server, url = s3_server_start()
+    rounds = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="predict-load-") as tmp:
+            for number in range(options.rounds):
+                media = Path(tmp) / f"media-{number}"
+                local = mnistsite_run({**env, "MEDIA_ROOT": str(media)}, options, bodies, run)
+                bucket = f"bench-{number}-{os.getpid()}"
+                s3_client(url).create_bucket(Bucket=bucket)
+                s3 = {**env, "MEDIA_ROOT": str(media), **s3_env(url, bucket)}
+                remote = mnistsite_run(s3, options, bodies, run)
+                remote["objects_in_bucket"] = s3_object_count(url, bucket)
+                remote["original_read_elsewhere"] = original_read_elsewhere(s3, Path(tmp) / "elsewhere")
+                row = {"local": local, "s3": remote, "ratio": remote["rps"] / max(local["rps"], 1e-9)}
+                rounds.append(row)
+                print(json.dumps({"round": number + 1, **row}), file=sys.stderr)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    ratios = [row["ratio"] for row in rounds]
+    return {"rounds": rounds, "ratios": ratios, "median_ratio": statistics.median(ratios)}
+
+
 def stored_predictions(env: dict) -> int:
     out = subprocess.run(
         [
@@ -179,6 +287,14 @@ def main() -> None:
     parser.add_argument("--baseline-workers", type=int, default=2)
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--json", type=Path, help="Also write the results to this file.")
+    parser.add_argument(
+        "--storage",
+        choices=["local", "s3"],
+        default="local",
+        help="local: uploads on the local disk (the default); s3: the local disk, then a bucket of an "
+        "S3 server started here (moto), back to back, --rounds times, with their ratio.",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="Rounds of local disk then bucket (--storage s3).")
     parser.add_argument("--client", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python")
     parser.add_argument(
         "--image",
@@ -214,32 +330,12 @@ def main() -> None:
 
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
     subprocess.run([sys.executable, "manage.py", "register_model", "--default"], cwd=ROOT, env=env, check=True)
-    before = stored_predictions(env)
-    port = free_port()
-    web = start(
-        [
-            str(python_bin / "gunicorn"),
-            "mnistsite.wsgi:application",
-            "-c",
-            "gunicorn.conf.py",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(options.web_workers),
-        ],
-        env,
-    )
-    try:
-        wait_ready(f"http://127.0.0.1:{port}/api/health")
-        drive(port, "/api/predict", bodies, options.clients, 3.0)  # warm every worker's model
-        results["mnistsite"] = run(port, "/api/predict", bodies, options.clients, options.seconds)
-    finally:
-        web.terminate()
-        web.wait(timeout=30)
-    results["mnistsite"]["stored"] = stored_predictions(env) - before
-    results["mnistsite"]["web_workers"] = options.web_workers
+    if options.storage != "local":
+        results["storage"] = storage_compare(env, options, bodies, run)
+    else:
+        results["mnistsite"] = mnistsite_run(env, options, bodies, run)
 
-    if not options.skip_baseline:
+    if not options.skip_baseline and "mnistsite" in results:
         port = free_port()
         baseline_env = {**env, "BASELINE_MODEL": str(ROOT / "models" / "default" / "model.keras")}
         baseline = start(

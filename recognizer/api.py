@@ -39,7 +39,7 @@ ERRORS = {
     ),
     415: OpenApiResponse(ErrorSerializer, description="Unsupported content type."),
     429: OpenApiResponse(ErrorSerializer, description="Too many requests from this client."),
-    503: OpenApiResponse(ErrorSerializer, description="No model can be served."),
+    503: OpenApiResponse(ErrorSerializer, description="No model can be served, or the object storage failed."),
 }
 
 

@@ -86,7 +86,7 @@ ERRORS = {
     403: FORBIDDEN,
     413: error_response("The upload is larger than BATCH_MAX_UPLOAD_BYTES, or sends more files than Django's limit."),
     415: error_response("Not a multipart (or form) body."),
-    503: error_response("The broker cannot take the job's tasks now."),
+    503: error_response("The broker cannot take the job's tasks now, or the object storage cannot store its input."),
 }
 
 

@@ -74,6 +74,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "directory",
         "tflite_path",
         "keras_path",
+        "sha256",
+        "storage_prefix",
         "training_job",
         "is_active",
         "created",

@@ -67,18 +67,15 @@ def model_version_register(
 
 
 def model_version_file(*, version: ModelVersion) -> Path:
-    """The version's model.tflite on this host, checked against its recorded SHA-256.
+    """The version's model.tflite on this host.
 
-    A version stored in the bucket is fetched once into MODEL_CACHE_DIR/<version>/ (and
-    fetched again if that copy no longer matches); one on local disk is read in place.
-    Raises ModelFetchError when the file is missing or is not the registered bytes."""
+    A version stored in the bucket is fetched once into MODEL_CACHE_DIR/<version>/, checked
+    against its registered SHA-256 (and fetched again if that copy no longer matches);
+    raises ModelFetchError when the object is missing, unreadable or not the registered
+    bytes. A version on local disk only (no bucket, or the shipped default) is read in
+    place, as it always was: LiteRT's own load tells a broken file."""
     if not version.storage_prefix:
-        path = Path(version.tflite_path)
-        if not path.is_file():
-            raise ModelFetchError(f"model version {version.version}: {path} is missing")
-        if version.sha256 and file_sha256(path) != version.sha256:
-            raise ModelFetchError(f"model version {version.version}: {path} does not match its registered SHA-256")
-        return path
+        return Path(version.tflite_path)
     cached = Path(settings.MODEL_CACHE_DIR) / version.version / "model.tflite"
     if cached.is_file() and file_sha256(cached) == version.sha256:
         return cached

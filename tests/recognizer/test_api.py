@@ -219,3 +219,17 @@ def test_the_browsable_apis_form_sent_empty_shows_the_error_and_stores_nothing(c
     assert response.status_code == 400
     assert "send an image" in response.content.decode()
     assert Prediction.objects.count() == 0
+
+
+def test_an_object_storage_that_fails_gives_a_json_503_and_stores_nothing(client, served_default_model, monkeypatch):
+    from botocore.exceptions import EndpointConnectionError
+
+    def unreachable(name, content, max_length=None):
+        raise EndpointConnectionError(endpoint_url="http://minio:9000/mnistsite")
+
+    monkeypatch.setattr(default_storage, "save", unreachable)
+    response = post_file(client, digit_png(3)[0])
+    assert response.status_code == 503
+    assert response.json()["detail"] == {"storage": "unavailable"}
+    assert "object storage" in response.json()["error"]
+    assert not Prediction.objects.exists()

@@ -3,6 +3,7 @@
 import gzip
 import io
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from django.core.management import call_command
 from django.db import IntegrityError, transaction
 
 from recognizer import batch
-from recognizer.batch_sources import label_from_name
+from recognizer.batch_sources import Limits, folder_manifest, folder_pack, label_from_name, zip_manifest
 from recognizer.models import BatchChunk, BatchJob, Prediction
 from tests.images import mnist_sample
 from tests.recognizer.batch_helpers import labelled_zip, mnist_pngs, upload, zip_bytes
@@ -125,6 +126,32 @@ def test_several_uploaded_files_are_staged_as_one_zip(served_default_model):
         "d2.png",
         "d3.png",
     ]
+
+
+def test_a_staged_input_is_found_beside_its_manifest_under_another_media_root(served_default_model, settings, tmp_path):
+    job = job_from_zip(labelled_zip(5))
+    assert json.loads((batch.batch_dir(job) / "manifest.json").read_text())["path"] == "input.zip"
+    elsewhere = tmp_path / "another-host-media"
+    shutil.copytree(settings.MEDIA_ROOT, elsewhere)
+    shutil.rmtree(settings.MEDIA_ROOT)
+    settings.MEDIA_ROOT = elsewhere
+    batch._manifests.clear()
+    job = batch.batch_job_run_sync(job_id=job.pk)
+    assert (job.status, job.done, job.failed_items) == ("succeeded", 5, 0), job.error
+
+
+def test_a_folder_packed_for_other_hosts_keeps_its_items_names_labels_and_known_errors(tmp_path):
+    folder = tmp_path / "set"
+    for n, (data, label) in enumerate(mnist_pngs(3)):
+        (folder / str(label)).mkdir(parents=True, exist_ok=True)
+        (folder / str(label) / f"{n}.png").write_bytes(data)
+    (folder / "inner.zip").write_bytes(zip_bytes([("a.png", mnist_pngs(1)[0][0])]))
+    (folder / "readme.txt").write_text("not an image")
+    manifest = folder_manifest(folder, limits=Limits())
+    folder_pack(manifest, tmp_path / "packed.zip")
+    packed = zip_manifest(tmp_path / "packed.zip", path="packed.zip", limits=Limits())
+    assert (packed.names, packed.labels, packed.errors) == (manifest.names, manifest.labels, manifest.errors)
+    assert packed.errors  # the nested archive is known up front in both
 
 
 def run_command(*args) -> tuple[str, dict]:

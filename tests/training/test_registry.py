@@ -1,3 +1,4 @@
+import hashlib
 import json
 import shutil
 
@@ -5,7 +6,7 @@ import pytest
 
 from recognizer.serving import served_model, served_model_reset
 from training.models import ModelVersion
-from training.services import ActivationRefused, model_version_activate, model_version_register
+from training.services import ActivationRefused, model_version_activate, model_version_file, model_version_register
 
 pytestmark = pytest.mark.django_db
 
@@ -22,6 +23,15 @@ def copy_model(source_dir, target_dir, *, accuracy: float, version: str):
 def test_default_model_is_registered_and_active(served_default_model):
     assert served_default_model.is_active
     assert ModelVersion.objects.filter(is_active=True).count() == 1
+
+
+def test_a_version_records_the_sha256_of_its_model_and_stays_on_local_disk_without_a_bucket(
+    served_default_model, tmp_path, settings
+):
+    version = copy_model(settings.DEFAULT_MODEL_DIR, tmp_path / "v", accuracy=0.5, version="v")
+    assert version.sha256 == hashlib.sha256((tmp_path / "v" / "model.tflite").read_bytes()).hexdigest()
+    assert version.storage_prefix == ""
+    assert model_version_file(version=version) == tmp_path / "v" / "model.tflite"
 
 
 def test_a_version_that_does_not_beat_the_active_one_is_refused(served_default_model, tmp_path, settings):
