@@ -83,9 +83,9 @@ def object_storage_backend(
     prefix: str = "",
     addressing_style: str = "path",
 ) -> dict:
-    """The STORAGES entry of an S3-compatible bucket (django-storages with boto3)."""
+    """The STORAGES entry of an S3-compatible bucket (django-storages with boto3: mnistsite.bucket_storage)."""
     return {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        "BACKEND": "mnistsite.bucket_storage.BucketStorage",
         "OPTIONS": {
             "bucket_name": bucket,
             "endpoint_url": endpoint_url or None,  # none: AWS itself
