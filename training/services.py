@@ -48,7 +48,7 @@ def model_version_register(
         raise FileNotFoundError(f"{tflite} is missing")
     keras_file = directory / "model.keras"
     version = version or metrics.get("version") or directory.name
-    storage_prefix = ""
+    sha256, storage_prefix = file_sha256(tflite), ""
     if object_storage_enabled() and directory != Path(settings.DEFAULT_MODEL_DIR).resolve():
         storage_prefix = f"models/{version}"
         object_tree_put(directory=directory, prefix=storage_prefix)
@@ -60,7 +60,7 @@ def model_version_register(
         directory=str(directory),
         tflite_path=str(tflite),
         keras_path=str(keras_file) if keras_file.is_file() else "",
-        sha256=file_sha256(tflite),
+        sha256=sha256,
         storage_prefix=storage_prefix,
         training_job=training_job,
     )
