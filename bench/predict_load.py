@@ -14,6 +14,7 @@ MEDIA_ROOT, the same database and bucket) reads an upload's original.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -159,6 +160,21 @@ def start(args: list[str], env: dict) -> subprocess.Popen:
     return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds(pid: int) -> float:
+    """CPU of a process's live children (gunicorn's workers)."""
+    total = 0.0
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):
+            total += cpu_seconds(int(child))
+    return total
+
+
 def s3_server_start() -> tuple[subprocess.Popen, str]:
     """moto's standalone S3 server on a free loopback port, with a fresh bucket; (process, url)."""
     port = free_port()
@@ -212,7 +228,7 @@ def original_read_elsewhere(env: dict, media_root: Path) -> bool:
     return out.returncode == 0 and int(out.stdout.strip().splitlines()[-1]) > 0
 
 
-def mnistsite_run(env: dict, options, bodies, run) -> dict:
+def mnistsite_run(env: dict, options, bodies, run, *, s3_pid: int | None = None) -> dict:
     """One gunicorn serving /api/predict under the load; its figures."""
     python_bin = Path(sys.executable).parent
     before = stored_predictions(env)
@@ -225,7 +241,12 @@ def mnistsite_run(env: dict, options, bodies, run) -> dict:
     try:
         wait_ready(f"http://127.0.0.1:{port}/api/health")
         drive(port, "/api/predict", bodies, options.clients, 3.0)  # warm every worker's model
+        web_cpu, server_cpu = children_cpu_seconds(web.pid), cpu_seconds(s3_pid) if s3_pid else 0.0
         result = run(port, "/api/predict", bodies, options.clients, options.seconds)
+        # CPU per request: the web's own, and the S3 server's (on this machine here, another in production).
+        result["web_cpu_ms"] = 1000 * (children_cpu_seconds(web.pid) - web_cpu) / max(result["requests"], 1)
+        if s3_pid:
+            result["s3_server_cpu_ms"] = 1000 * (cpu_seconds(s3_pid) - server_cpu) / max(result["requests"], 1)
     finally:
         web.terminate()
         web.wait(timeout=30)
@@ -248,7 +269,7 @@ def storage_compare(env: dict, options, bodies, run) -> dict:
                 bucket = f"bench-{number}-{os.getpid()}"
                 s3_client(url).create_bucket(Bucket=bucket)
                 s3 = {**env, "MEDIA_ROOT": str(media), **s3_env(url, bucket)}
-                remote = mnistsite_run(s3, options, bodies, run)
+                remote = mnistsite_run(s3, options, bodies, run, s3_pid=server.pid)
                 remote["objects_in_bucket"] = s3_object_count(url, bucket)
                 remote["original_read_elsewhere"] = original_read_elsewhere(s3, Path(tmp) / "elsewhere")
                 row = {"local": local, "s3": remote, "ratio": remote["rps"] / max(local["rps"], 1e-9)}
@@ -258,7 +279,15 @@ def storage_compare(env: dict, options, bodies, run) -> dict:
         server.terminate()
         server.wait(timeout=30)
     ratios = [row["ratio"] for row in rounds]
-    return {"rounds": rounds, "ratios": ratios, "median_ratio": statistics.median(ratios)}
+    # What the bucket costs the web itself, apart from an S3 server that shares these cores here.
+    cpu_ratios = [row["local"]["web_cpu_ms"] / max(row["s3"]["web_cpu_ms"], 1e-9) for row in rounds]
+    return {
+        "rounds": rounds,
+        "ratios": ratios,
+        "median_ratio": statistics.median(ratios),
+        "web_cpu_ratios": cpu_ratios,
+        "median_web_cpu_ratio": statistics.median(cpu_ratios),
+    }
 
 
 def stored_predictions(env: dict) -> int:
