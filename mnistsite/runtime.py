@@ -84,6 +84,8 @@ def object_storage_backend(
     addressing_style: str = "path",
 ) -> dict:
     """The STORAGES entry of an S3-compatible bucket (django-storages with boto3: mnistsite.bucket_storage)."""
+    from botocore.config import Config
+
     return {
         "BACKEND": "mnistsite.bucket_storage.BucketStorage",
         "OPTIONS": {
@@ -94,10 +96,16 @@ def object_storage_backend(
             "access_key": access_key or None,
             "secret_key": secret_key or None,
             "location": prefix,
-            # MinIO and most S3-compatible servers want bucket/key paths, not bucket subdomains.
-            "addressing_style": addressing_style,
-            "signature_version": "s3v4",
             "file_overwrite": True,  # names are random or versioned: never a silent rename
             "default_acl": None,
+            "client_config": Config(
+                # MinIO and most S3-compatible servers want bucket/key paths, not bucket subdomains.
+                s3={"addressing_style": addressing_style},
+                signature_version="s3v4",
+                # Checksums only where S3 requires them: several S3-compatible servers refuse the
+                # CRC32 trailers boto3 sends by default since 1.36, and they cost CPU on every upload.
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            ),
         },
     }
