@@ -17,3 +17,41 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 errorlog = "-"
 limit_request_field_size = 8190
+
+# Prometheus (mnistsite.metrics): the workers count into one directory that the worker
+# answering /metrics adds up. It is emptied when the master starts (PROMETHEUS_MULTIPROC_DIR
+# if set, else a fresh one on /dev/shm, removed on exit), before any worker imports
+# prometheus_client, and a worker that exits is marked dead so its live gauges drop.
+if os.environ.get("METRICS_ENABLED", "true").strip().lower() not in ("false", "0", "no", "off", ""):
+
+    def on_starting(server):
+        from mnistsite.metrics_dir import multiprocess_dir_prepare
+
+        multiprocess_dir_prepare(prefix="mnistsite-web-metrics-")
+
+    def child_exit(server, worker):
+        from mnistsite.metrics_dir import process_dead
+
+        process_dead(worker.pid)
+
+    def on_exit(server):
+        from mnistsite.metrics_dir import multiprocess_dir_remove
+
+        multiprocess_dir_remove()
+
+
+# LOG_FORMAT=json: gunicorn's own lines (errors, the access log) as JSON objects too.
+if os.environ.get("LOG_FORMAT") == "json":
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "mnistsite.logs.json_formatter"}},
+        "handlers": {
+            "error_console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"},
+            "console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"},
+        },
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
+        },
+    }

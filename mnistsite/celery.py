@@ -3,7 +3,16 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import (
+    after_setup_logger,
+    after_setup_task_logger,
+    celeryd_init,
+    task_postrun,
+    task_prerun,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mnistsite.settings")
 
@@ -38,3 +47,78 @@ def heartbeat_stop(**kwargs) -> None:
     thread = _heartbeat.pop("thread", None)
     if thread is not None:
         thread.stop()
+
+
+# --- Metrics and logs (mnistsite.metrics, mnistsite.logs) ---
+# With CELERY_METRICS_PORT set, the worker's main process serves /metrics on that port: the
+# sum of its pool processes' values, which they write to a directory of their own
+# (prometheus-client's multiprocess mode). The directory is made before the pool forks and
+# before prometheus_client is imported (celeryd_init is the worker's first signal).
+
+
+def _metrics_port() -> int:
+    return int(os.environ.get("CELERY_METRICS_PORT") or 0)
+
+
+@celeryd_init.connect
+def worker_metrics_prepare(**kwargs) -> None:
+    from mnistsite.metrics_dir import metrics_enabled, multiprocess_dir_prepare
+
+    if _metrics_port() and metrics_enabled():
+        # Never the web's directory, even on the same host (make run): each empties its own.
+        multiprocess_dir_prepare(prefix="mnistsite-worker-metrics-", use_environment=False)
+
+
+@worker_ready.connect
+def worker_metrics_start(sender=None, **kwargs) -> None:
+    from django.conf import settings
+
+    if settings.WORKER_METRICS_PORT and settings.METRICS_ENABLED:
+        from mnistsite.metrics import worker_metrics_serve
+
+        worker_metrics_serve(port=settings.WORKER_METRICS_PORT)
+
+
+@worker_process_shutdown.connect
+def worker_metrics_process_end(pid=None, **kwargs) -> None:
+    from mnistsite.metrics_dir import process_dead
+
+    process_dead(pid or os.getpid())
+
+
+@worker_shutdown.connect
+def worker_metrics_stop(**kwargs) -> None:
+    from mnistsite.metrics_dir import multiprocess_dir_remove
+
+    multiprocess_dir_remove()
+
+
+_task_started: dict[str, float] = {}
+
+
+@task_prerun.connect
+def task_timer_start(task_id=None, **kwargs) -> None:
+    import time
+
+    _task_started[task_id] = time.perf_counter()
+
+
+@task_postrun.connect
+def task_timer_stop(task_id=None, task=None, state=None, **kwargs) -> None:
+    import time
+
+    from mnistsite.metrics import task_record
+
+    started = _task_started.pop(task_id, None)
+    seconds = time.perf_counter() - started if started is not None else None
+    task_record(task=getattr(task, "name", "unknown"), state=(state or "unknown").lower(), seconds=seconds)
+
+
+@after_setup_logger.connect
+@after_setup_task_logger.connect
+def logging_adopt(logger=None, **kwargs) -> None:
+    """Celery configures the worker's logging itself: add the job ids, and JSON with LOG_FORMAT=json."""
+    from mnistsite.logs import handlers_adopt
+
+    if logger is not None:
+        handlers_adopt(logger, json=os.environ.get("LOG_FORMAT") == "json")

@@ -5,6 +5,7 @@ answers, a broker that needs no server. DJANGO_ENV=production turns on the check
 refuses to start without a real SECRET_KEY and ALLOWED_HOSTS.
 """
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -60,6 +61,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every log record of a request carries its id, and every answer (a 503 too) sends it back.
+    "mnistsite.logs.RequestIdMiddleware",
     "mnistsite.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -244,14 +247,41 @@ TRAINING_RESEND_SECONDS = env.float("TRAINING_RESEND_SECONDS", default=120.0)
 # A running training job touches its row every 10 s; one silent this long whose worker no longer beats failed.
 TRAINING_HEARTBEAT_STALE_SECONDS = env.float("TRAINING_HEARTBEAT_STALE_SECONDS", default=90.0)
 
+# LOG_FORMAT=json: one JSON object a line (time, level, logger, message, request_id, job_id;
+# mnistsite.logs); plain: one line of text. Either way records carry the request and job ids.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "mnistsite.logs.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "mnistsite.logs.json_formatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Prometheus metrics (mnistsite.metrics): /metrics on the web, CELERY_METRICS_PORT on a worker.
+# Open to METRICS_TOKEN (a bearer token) or METRICS_ALLOWED_IPS (addresses or networks, the
+# client as NUM_PROXIES names it); with neither, development answers loopback and production nobody.
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=True)
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+# Not CELERY_-prefixed here: Celery reads that namespace as its own configuration.
+WORKER_METRICS_PORT = env.int("CELERY_METRICS_PORT", default=0)
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("METRICS_TOKEN must be a random string of 16+ characters.")
+for _entry in METRICS_ALLOWED_IPS:
+    try:
+        ipaddress.ip_network(_entry.strip(), strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {_entry!r} is not an address or network.") from _exc
+if METRICS_ENABLED:
+    MIDDLEWARE.insert(1, "mnistsite.metrics.MetricsMiddleware")
 
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

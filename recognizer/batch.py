@@ -37,6 +37,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 from PIL import Image
 
+from mnistsite import metrics
 from mnistsite.bulk import bulk_insert
 from mnistsite.health import broker_require
 from mnistsite.objectstore import ObjectStorageError, object_storage_enabled, object_tree_get, object_tree_put
@@ -334,7 +335,11 @@ def chunk_predictions(*, job: BatchJob, chunk: BatchChunk) -> list[dict]:
     inputs = np.stack([preprocessed[i].pixels for i in readable]) if readable else np.zeros((0, 28, 28), np.float32)
     started = time.perf_counter()
     probs = model.classifier.classify(inputs)
-    inference_ms = (time.perf_counter() - started) * 1000.0 / max(len(readable), 1)
+    inference_seconds = time.perf_counter() - started
+    inference_ms = inference_seconds * 1000.0 / max(len(readable), 1)
+    metrics.batch_stages_observe(
+        preprocess_seconds=preprocess_ms * len(items) / 1000.0, inference_seconds=inference_seconds
+    )
     stored_inputs = dict(zip(readable, pixels_to_uint8(inputs), strict=True))
     decision_of = dict(zip(readable, decide_rows(probs), strict=True))
     rows = []
@@ -382,16 +387,28 @@ def batch_chunk_run(*, job_id: int, chunk_index: int, worker: str = "") -> str:
         BatchJob.objects.filter(pk=job_id, status__in=ACTIVE, started__isnull=True).update(
             status=BatchJob.Status.RUNNING, started=timezone.now()
         )
-    started = timezone.now()
+    started, timer = timezone.now(), time.perf_counter()
     try:
         rows = chunk_predictions(job=job, chunk=chunk)
-        return _chunk_write(job_id=job_id, chunk=chunk, rows=rows, worker=worker, started=started)
+        written = _chunk_write(job_id=job_id, chunk=chunk, rows=rows, worker=worker, started=started)
+        if written == "written":
+            version = rows[0]["model_version_id"] if rows else None
+            metrics.batch_chunk_record(
+                rows=rows, model_version=_version_name(version), seconds=time.perf_counter() - timer
+            )
+        return written
     except BatchSourceError as exc:
         batch_job_fail(job_id=job_id, error=str(exc))
         return "failed"
     except Exception as exc:  # a bug or a time limit: the job must not stay "running" forever
         batch_job_fail(job_id=job_id, error=f"chunk {chunk_index} failed: {type(exc).__name__}: {exc}")
         raise
+
+
+def _version_name(version_id: int | None) -> str:
+    """The metric label of the version that wrote a chunk (the served one, unless it just changed)."""
+    model = served_model()
+    return model.version.version if model.version.pk == version_id else str(version_id)
 
 
 def _chunk_write(*, job_id: int, chunk: BatchChunk, rows: list[dict], worker: str, started) -> str:
@@ -430,6 +447,10 @@ def _finalize(job: BatchJob) -> None:
     job.started = job.started or job.finished
     working = batch_job_working_seconds(job=job)
     job.images_per_second = job.total / working if working > 0 else None
+    speed = job.images_per_second
+    transaction.on_commit(
+        lambda: metrics.batch_job_record(status="succeeded", working_seconds=working, images_per_second=speed)
+    )
     if job.has_labels:
         job.confusion, job.accuracy = batch_job_confusion(job=job)
 
@@ -482,6 +503,7 @@ def batch_job_fail(*, job_id: int, error: str) -> None:
         )
         if failed:
             Prediction.objects.filter(batch_job_id=job_id).delete()
+            transaction.on_commit(lambda: metrics.batch_job_record(status="failed"))
 
 
 def batch_job_cancel(*, job: BatchJob) -> BatchJob:

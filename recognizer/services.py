@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 from django.core.files.base import ContentFile
 
+from mnistsite import metrics
 from recognizer.models import LabelSource, Prediction
 from recognizer.serving import served_model
 from vision.decode import ImageDecodeError, InvalidImagePayload, decode_image, image_payload_decode, pixels_to_uint8
@@ -100,6 +101,14 @@ def prediction_create(*, data: bytes, filename: str, source: str, owner=None) ->
     except BaseException:
         prediction.original.delete(save=False)  # no file without its row
         raise
+    metrics.prediction_record(
+        source=source,
+        model_version=version.version,
+        digit=recognition.digit,
+        reason=recognition.reason,
+        preprocess_ms=recognition.preprocess_ms,
+        inference_ms=recognition.inference_ms,
+    )
     return prediction
 
 

@@ -5,6 +5,7 @@ import logging
 from celery import shared_task
 from celery.signals import task_received
 
+from mnistsite.logs import job_context
 from recognizer import batch
 
 logger = logging.getLogger(__name__)
@@ -21,7 +22,8 @@ logger = logging.getLogger(__name__)
     ignore_result=True,
 )
 def batch_chunk_task(self, job_id: int, chunk_index: int) -> str:
-    return batch.batch_chunk_run(job_id=job_id, chunk_index=chunk_index, worker=self.request.hostname or "")
+    with job_context(f"batch-{job_id}"):
+        return batch.batch_chunk_run(job_id=job_id, chunk_index=chunk_index, worker=self.request.hostname or "")
 
 
 @task_received.connect

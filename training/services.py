@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from mnistsite.metrics import training_job_record
 from mnistsite.objectstore import (
     ObjectStorageError,
     file_sha256,
@@ -374,6 +375,8 @@ def _training_job_end_failed(*, job: TrainingJob, error: str) -> None:
         if current.status == TrainingJob.Status.RUNNING and current.worker == job.worker:
             current.status = TrainingJob.Status.FAILED
             current.error = error
+            seconds = (now - current.started).total_seconds() if current.started else None
+            transaction.on_commit(lambda: training_job_record(status="failed", seconds=seconds))
             current.log_tail = _log_tail(current.log_tail, f"failed: {error}")
         else:  # failed meanwhile: keep that record, and say how the run ended
             current.log_tail = _log_tail(current.log_tail, f"the run went on after that, and ended with {error}")
@@ -413,6 +416,8 @@ def _training_job_end_succeeded(*, job: TrainingJob, output_dir: Path, version_n
                 lines.append(f"not activated: {exc}")
         current.status = TrainingJob.Status.SUCCEEDED
         current.finished = timezone.now()
+        seconds = (current.finished - current.started).total_seconds() if current.started else None
+        transaction.on_commit(lambda: training_job_record(status="succeeded", seconds=seconds))
         current.log_tail = _log_tail(current.log_tail, *lines)
         current.save()
     return current
@@ -421,9 +426,11 @@ def _training_job_end_succeeded(*, job: TrainingJob, output_dir: Path, version_n
 def training_job_fail(*, job_id: int, error: str) -> None:
     """Mark a job failed unless it already finished (the task's failure signal: a killed pool process)."""
     now = timezone.now()
-    TrainingJob.objects.filter(pk=job_id, status__in=[TrainingJob.Status.QUEUED, TrainingJob.Status.RUNNING]).update(
-        status=TrainingJob.Status.FAILED, error=error[:2000], finished=now, heartbeat=now
-    )
+    failed = TrainingJob.objects.filter(
+        pk=job_id, status__in=[TrainingJob.Status.QUEUED, TrainingJob.Status.RUNNING]
+    ).update(status=TrainingJob.Status.FAILED, error=error[:2000], finished=now, heartbeat=now)
+    if failed:
+        training_job_record(status="failed", seconds=None)
 
 
 def _worker_hostname(worker: str) -> str:
@@ -466,4 +473,6 @@ def training_jobs_reap() -> int:
         )
     if reaped:
         logger.warning("marked %d training job(s) failed: their worker is gone", reaped)
+        for _ in range(reaped):
+            training_job_record(status="failed", seconds=None)
     return reaped

@@ -10,6 +10,7 @@ from billiard.exceptions import WorkerLostError
 from celery import shared_task
 from celery.signals import task_failure
 
+from mnistsite.logs import job_context
 from training import services
 
 
@@ -23,7 +24,8 @@ from training import services
 )
 def train_model_task(self, job_id: int) -> None:
     # training_job_run marks the job failed on any exception, time limits included.
-    services.training_job_run(job_id=job_id, worker=f"{self.request.hostname}:{os.getpid()}")
+    with job_context(f"training-{job_id}"):
+        services.training_job_run(job_id=job_id, worker=f"{self.request.hostname}:{os.getpid()}")
 
 
 @task_failure.connect(sender=train_model_task)
