@@ -392,10 +392,10 @@ def batch_chunk_run(*, job_id: int, chunk_index: int, worker: str = "") -> str:
         rows = chunk_predictions(job=job, chunk=chunk)
         written = _chunk_write(job_id=job_id, chunk=chunk, rows=rows, worker=worker, started=started)
         if written == "written":
+            seconds = time.perf_counter() - timer
             version = rows[0]["model_version_id"] if rows else None
-            metrics.batch_chunk_record(
-                rows=rows, model_version=_version_name(version), seconds=time.perf_counter() - timer
-            )
+            metrics.batch_chunk_record(rows=rows, model_version=_version_name(version), seconds=seconds)
+            logger.info("batch job %s: chunk %s written, %d items in %.2f s", job_id, chunk_index, len(rows), seconds)
         return written
     except BatchSourceError as exc:
         batch_job_fail(job_id=job_id, error=str(exc))

@@ -324,6 +324,7 @@ def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob:
         job.log_tail = _log_tail(job.log_tail, f"started on {worker or 'this process'}")
         job.save()
 
+    logger.info("training job %s started on %s (preset %s)", job.pk, worker or "this process", job.preset)
     writer = TrainingJobWriter(job=job)
 
     def on_epoch(progress: dict) -> None:
