@@ -46,12 +46,25 @@ if os.environ.get("LOG_FORMAT") == "json":
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": "mnistsite.logs.json_formatter"}},
+        # The access line is written while the request's id is still set (mnistsite.logs).
+        "filters": {"context": {"()": "mnistsite.logs.ContextFilter"}},
         "handlers": {
-            "error_console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"},
-            "console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"},
+            "error_console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "filters": ["context"],
+                "stream": "ext://sys.stderr",
+            },
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "filters": ["context"],
+                "stream": "ext://sys.stdout",
+            },
         },
         "loggers": {
             "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False},
-            "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
         },
     }
+    if accesslog == "-":  # to a file or /dev/null, the access log stays as gunicorn writes it
+        logconfig_dict["loggers"]["gunicorn.access"] = {"level": "INFO", "handlers": ["console"], "propagate": False}

@@ -9,7 +9,6 @@ from celery.signals import (
     celeryd_init,
     task_postrun,
     task_prerun,
-    worker_process_shutdown,
     worker_ready,
     worker_shutdown,
 )
@@ -69,27 +68,32 @@ def worker_metrics_prepare(**kwargs) -> None:
         multiprocess_dir_prepare(prefix="mnistsite-worker-metrics-", use_environment=False)
 
 
+_metrics_server = {}
+
+
 @worker_ready.connect
 def worker_metrics_start(sender=None, **kwargs) -> None:
+    """Serve the pool's metrics on CELERY_METRICS_PORT from a small process (mnistsite.worker_metrics)."""
+    import subprocess
+    import sys
+
     from django.conf import settings
 
     if settings.WORKER_METRICS_PORT and settings.METRICS_ENABLED:
-        from mnistsite.metrics import worker_metrics_serve
-
-        worker_metrics_serve(port=settings.WORKER_METRICS_PORT)
-
-
-@worker_process_shutdown.connect
-def worker_metrics_process_end(pid=None, **kwargs) -> None:
-    from mnistsite.metrics_dir import process_dead
-
-    process_dead(pid or os.getpid())
+        _metrics_server["process"] = subprocess.Popen(
+            [sys.executable, "-m", "mnistsite.worker_metrics", str(settings.WORKER_METRICS_PORT), str(os.getpid())],
+            cwd=settings.BASE_DIR,
+        )
 
 
 @worker_shutdown.connect
 def worker_metrics_stop(**kwargs) -> None:
     from mnistsite.metrics_dir import multiprocess_dir_remove
 
+    server = _metrics_server.pop("process", None)
+    if server is not None:
+        server.terminate()
+        server.wait(timeout=10)
     multiprocess_dir_remove()
 
 

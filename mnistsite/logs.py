@@ -17,6 +17,9 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from django.core.signals import request_finished
+from django.dispatch import receiver
+
 REQUEST_ID_HEADER = "X-Request-ID"
 #: Accepted as is from a client: up to 128 letters, digits and . _ - : (no spaces, no control characters).
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -62,7 +65,11 @@ def job_context(job: str) -> Iterator[None]:
 
 
 class RequestIdMiddleware:
-    """First in MIDDLEWARE: every record logged while serving a request carries its id."""
+    """First in MIDDLEWARE: every record logged while serving a request carries its id.
+
+    The id is cleared when the response is closed (request_finished), not when this
+    middleware returns: Django logs a 4xx or 5xx answer after the middleware chain, and
+    gunicorn writes its access line before it closes the response; both carry the id."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -70,13 +77,15 @@ class RequestIdMiddleware:
     def __call__(self, request):
         request_id = request_id_accept(request.headers.get(REQUEST_ID_HEADER))
         request.request_id = request_id
-        token = request_id_var.set(request_id)
-        try:
-            response = self.get_response(request)
-        finally:
-            request_id_var.reset(token)
+        request_id_var.set(request_id)
+        response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request_id
         return response
+
+
+@receiver(request_finished)
+def request_id_clear(**kwargs) -> None:
+    request_id_var.set(None)
 
 
 def handlers_adopt(logger: logging.Logger, *, json: bool) -> None:

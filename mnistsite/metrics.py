@@ -28,15 +28,12 @@ import time
 from collections import Counter as Tally
 from collections.abc import Iterable
 from contextlib import closing
-from functools import lru_cache
+from functools import cache, lru_cache
 from urllib.parse import quote
 
 from django.conf import settings
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
-from prometheus_client import generate_latest as prometheus_generate_latest
-from prometheus_client.core import GaugeMetricFamily
 
 from mnistsite.metrics_dir import ENV as MULTIPROC_ENV
 from mnistsite.runtime import EMBEDDED_SCHEME, is_embedded
@@ -52,54 +49,83 @@ STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 JOB_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 2 * 3600, 4 * 3600)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
-REQUESTS = Counter(
-    "mnistsite_http_requests", "HTTP requests answered, by view, method and status.", ["view", "method", "status"]
-)
-REQUEST_SECONDS = Histogram(
-    "mnistsite_http_request_duration_seconds",
-    "Time from the request reaching Django to its answer, by view.",
-    ["view", "method"],
-    buckets=REQUEST_BUCKETS,
-)
-PREDICTIONS = Counter(
-    "mnistsite_predictions",
-    "Predictions stored: outcome (a digit, rejected, error: not an image), reason category, source, model version.",
-    ["outcome", "reason", "source", "model_version"],
-)
-PREPROCESS_SECONDS = Histogram(
-    "mnistsite_preprocess_seconds",
-    "Decoding and preprocessing: one image for path=request, a whole chunk for path=batch.",
-    ["path"],
-    buckets=STAGE_BUCKETS,
-)
-INFERENCE_SECONDS = Histogram(
-    "mnistsite_inference_seconds",
-    "One LiteRT call: one image for path=request, a whole chunk for path=batch.",
-    ["path"],
-    buckets=STAGE_BUCKETS,
-)
-BATCH_ITEMS = Counter("mnistsite_batch_items_processed", "Batch items written (failed ones included).")
-BATCH_ITEMS_FAILED = Counter("mnistsite_batch_items_failed", "Batch items that could not be read as images.")
-BATCH_CHUNK_SECONDS = Histogram(
-    "mnistsite_batch_chunk_duration_seconds", "Time to run one chunk, read to commit.", buckets=STAGE_BUCKETS
-)
-BATCH_JOBS = Counter("mnistsite_batch_jobs_finished", "Batch jobs that ended, by status.", ["status"])
-BATCH_JOB_SECONDS = Histogram(
-    "mnistsite_batch_job_duration_seconds", "Working time of a batch job that succeeded.", buckets=JOB_BUCKETS
-)
-BATCH_IMAGES_PER_SECOND = Gauge(
-    "mnistsite_batch_last_job_images_per_second",
-    "Images per second of the last batch job that succeeded.",
-    multiprocess_mode="mostrecent",
-)
-TRAINING_JOBS = Counter("mnistsite_training_jobs_finished", "Training jobs that ended, by status.", ["status"])
-TRAINING_JOB_SECONDS = Histogram(
-    "mnistsite_training_job_duration_seconds", "Run time of a training job, by status.", ["status"], buckets=JOB_BUCKETS
-)
-TASKS = Counter("mnistsite_celery_tasks", "Celery tasks run by this worker, by task and state.", ["task", "state"])
-TASK_SECONDS = Histogram(
-    "mnistsite_celery_task_duration_seconds", "Run time of Celery tasks, by task.", ["task"], buckets=STAGE_BUCKETS
-)
+
+class SiteMetrics:
+    """Every metric of the site. Made on first use, never on import: prometheus_client picks
+    its value class (one process, or multiprocess files) when it is imported, and a Celery
+    worker imports this module before it sets PROMETHEUS_MULTIPROC_DIR (mnistsite.celery)."""
+
+    def __init__(self):
+        from prometheus_client import Counter, Gauge, Histogram
+
+        self.requests = Counter(
+            "mnistsite_http_requests",
+            "HTTP requests answered, by view, method and status.",
+            ["view", "method", "status"],
+        )
+        self.request_seconds = Histogram(
+            "mnistsite_http_request_duration_seconds",
+            "Time from the request reaching Django to its answer, by view.",
+            ["view", "method"],
+            buckets=REQUEST_BUCKETS,
+        )
+        self.predictions = Counter(
+            "mnistsite_predictions",
+            "Predictions stored: outcome (a digit, rejected, error: no image), reason category, source, model version.",
+            ["outcome", "reason", "source", "model_version"],
+        )
+        self.preprocess_seconds = Histogram(
+            "mnistsite_preprocess_seconds",
+            "Decoding and preprocessing: one image for path=request, a whole chunk for path=batch.",
+            ["path"],
+            buckets=STAGE_BUCKETS,
+        )
+        self.inference_seconds = Histogram(
+            "mnistsite_inference_seconds",
+            "One LiteRT call: one image for path=request, a whole chunk for path=batch.",
+            ["path"],
+            buckets=STAGE_BUCKETS,
+        )
+        self.batch_items = Counter("mnistsite_batch_items_processed", "Batch items written (failed ones included).")
+        self.batch_items_failed = Counter(
+            "mnistsite_batch_items_failed", "Batch items that could not be read as images."
+        )
+        self.batch_chunk_seconds = Histogram(
+            "mnistsite_batch_chunk_duration_seconds", "Time to run one chunk, read to commit.", buckets=STAGE_BUCKETS
+        )
+        self.batch_jobs = Counter("mnistsite_batch_jobs_finished", "Batch jobs that ended, by status.", ["status"])
+        self.batch_job_seconds = Histogram(
+            "mnistsite_batch_job_duration_seconds", "Working time of a batch job that succeeded.", buckets=JOB_BUCKETS
+        )
+        self.batch_images_per_second = Gauge(
+            "mnistsite_batch_last_job_images_per_second",
+            "Images per second of the last batch job that succeeded.",
+            multiprocess_mode="mostrecent",
+        )
+        self.training_jobs = Counter(
+            "mnistsite_training_jobs_finished", "Training jobs that ended, by status.", ["status"]
+        )
+        self.training_job_seconds = Histogram(
+            "mnistsite_training_job_duration_seconds",
+            "Run time of a training job, by status.",
+            ["status"],
+            buckets=JOB_BUCKETS,
+        )
+        self.tasks = Counter(
+            "mnistsite_celery_tasks", "Celery tasks run by this worker, by task and state.", ["task", "state"]
+        )
+        self.task_seconds = Histogram(
+            "mnistsite_celery_task_duration_seconds",
+            "Run time of Celery tasks, by task.",
+            ["task"],
+            buckets=STAGE_BUCKETS,
+        )
+
+
+@cache
+def site_metrics() -> SiteMetrics:
+    return SiteMetrics()
+
 
 #: Rejection reasons are sentences (one names a count); a metric label gets their category.
 REASON_CATEGORIES = (
@@ -135,11 +161,12 @@ def _outcome(*, digit: int | None, error: str = "") -> str:
 
 
 def request_observe(*, request: HttpRequest, status: int, seconds: float) -> None:
+    m = site_metrics()
     match = getattr(request, "resolver_match", None)
     view = match.view_name if match is not None else "unresolved"
     method = request.method if request.method in METHODS else "other"
-    REQUESTS.labels(view, method, str(status)).inc()
-    REQUEST_SECONDS.labels(view, method).observe(seconds)
+    m.requests.labels(view, method, str(status)).inc()
+    m.request_seconds.labels(view, method).observe(seconds)
 
 
 def prediction_record(
@@ -148,63 +175,69 @@ def prediction_record(
     """One prediction made for a request (the API, the pages)."""
     if not enabled():
         return
-    PREDICTIONS.labels(_outcome(digit=digit), reason_category(reason), source, model_version).inc()
-    PREPROCESS_SECONDS.labels("request").observe(preprocess_ms / 1000.0)
+    m = site_metrics()
+    m.predictions.labels(_outcome(digit=digit), reason_category(reason), source, model_version).inc()
+    m.preprocess_seconds.labels("request").observe(preprocess_ms / 1000.0)
     if inference_ms:
-        INFERENCE_SECONDS.labels("request").observe(inference_ms / 1000.0)
+        m.inference_seconds.labels("request").observe(inference_ms / 1000.0)
 
 
 def batch_stages_observe(*, preprocess_seconds: float, inference_seconds: float) -> None:
     """A chunk's preprocessing and its one model call (recorded each time they run)."""
     if not enabled():
         return
-    PREPROCESS_SECONDS.labels("batch").observe(preprocess_seconds)
-    INFERENCE_SECONDS.labels("batch").observe(inference_seconds)
+    m = site_metrics()
+    m.preprocess_seconds.labels("batch").observe(preprocess_seconds)
+    m.inference_seconds.labels("batch").observe(inference_seconds)
 
 
 def batch_chunk_record(*, rows: Iterable[dict], model_version: str, seconds: float) -> None:
     """A chunk's rows, once committed (the chunk's Prediction rows as dicts, mnistsite.bulk)."""
     if not enabled():
         return
+    m = site_metrics()
     tally = Tally(
         (_outcome(digit=row.get("prediction"), error=row.get("error", "")), reason_category(row.get("reason")))
         for row in rows
     )
     failed = 0
     for (outcome, reason), count in tally.items():
-        PREDICTIONS.labels(outcome, reason, "batch", model_version).inc(count)
+        m.predictions.labels(outcome, reason, "batch", model_version).inc(count)
         failed += count if outcome == "error" else 0
-    BATCH_ITEMS.inc(sum(tally.values()))
-    BATCH_ITEMS_FAILED.inc(failed)
-    BATCH_CHUNK_SECONDS.observe(seconds)
+    m.batch_items.inc(sum(tally.values()))
+    m.batch_items_failed.inc(failed)
+    m.batch_chunk_seconds.observe(seconds)
 
 
 def batch_job_record(*, status: str, working_seconds: float | None = None, images_per_second: float | None = None):
     """A batch job ended (succeeded with its working time and speed, or failed)."""
     if not enabled():
         return
-    BATCH_JOBS.labels(status).inc()
+    m = site_metrics()
+    m.batch_jobs.labels(status).inc()
     if working_seconds is not None:
-        BATCH_JOB_SECONDS.observe(working_seconds)
+        m.batch_job_seconds.observe(working_seconds)
     if images_per_second is not None:
-        BATCH_IMAGES_PER_SECOND.set(images_per_second)
+        m.batch_images_per_second.set(images_per_second)
 
 
 def training_job_record(*, status: str, seconds: float | None) -> None:
     if not enabled():
         return
-    TRAINING_JOBS.labels(status).inc()
+    m = site_metrics()
+    m.training_jobs.labels(status).inc()
     if seconds is not None:
-        TRAINING_JOB_SECONDS.labels(status).observe(seconds)
+        m.training_job_seconds.labels(status).observe(seconds)
 
 
 def task_record(*, task: str, state: str, seconds: float | None) -> None:
     """A Celery task ended in this worker (mnistsite.celery's signal handlers)."""
     if not enabled():
         return
-    TASKS.labels(task, state).inc()
+    m = site_metrics()
+    m.tasks.labels(task, state).inc()
     if seconds is not None:
-        TASK_SECONDS.labels(task).observe(seconds)
+        m.task_seconds.labels(task).observe(seconds)
 
 
 # --------------------------------------------------------------------------
@@ -261,6 +294,8 @@ class StateCollector:
     """Samples read at scrape time, in the process answering /metrics."""
 
     def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
         broker_up = GaugeMetricFamily("mnistsite_celery_broker_up", "1 when the broker answered this scrape.")
         depth = GaugeMetricFamily(
             "mnistsite_celery_queue_length", "Messages waiting in each Celery queue.", labels=["queue"]
@@ -277,6 +312,8 @@ class StateCollector:
         yield from self._training()
 
     def _training(self):
+        from prometheus_client.core import GaugeMetricFamily
+
         from training.models import TrainingJob
 
         state_up = GaugeMetricFamily("mnistsite_state_up", "1 when the database answered this scrape.")
@@ -334,6 +371,9 @@ class _Scrape:
         self.state = state
 
     def collect(self):
+        from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
+
+        site_metrics()  # registered before the first scrape, so that every family shows
         if os.environ.get(MULTIPROC_ENV):
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)
@@ -345,7 +385,9 @@ class _Scrape:
 
 
 def metrics_text(*, state: bool = True) -> bytes:
-    return prometheus_generate_latest(_Scrape(state=state))
+    from prometheus_client import generate_latest
+
+    return generate_latest(_Scrape(state=state))
 
 
 def metrics_access(*, authorization: str, client_ip: str | None) -> tuple[int, str]:
@@ -439,7 +481,7 @@ def worker_metrics_app(environ, start_response):
 
 
 def worker_metrics_serve(*, port: int, host: str = "0.0.0.0") -> threading.Thread:  # noqa: S104 - a container's port
-    """Serve worker_metrics_app on `port` from a daemon thread of the worker's main process."""
+    """Serve worker_metrics_app on `port` from a daemon thread (of mnistsite.worker_metrics)."""
     from wsgiref.simple_server import make_server
 
     from prometheus_client.exposition import ThreadingWSGIServer, _SilentHandler

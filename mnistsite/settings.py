@@ -262,7 +262,11 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Django's own console handler would print its records a second time, unformatted.
+        "django": {"handlers": [], "level": "INFO"},
+    },
 }
 
 # Prometheus metrics (mnistsite.metrics): /metrics on the web, CELERY_METRICS_PORT on a worker.

@@ -63,9 +63,12 @@ def test_records_logged_while_serving_a_request_carry_its_id(json_lines):
         return HttpResponse("ok")
 
     response = RequestIdMiddleware(view)(RequestFactory().get("/", HTTP_X_REQUEST_ID="req-7"))
+    logger.info("after the view, as Django logs a 4xx and gunicorn its access line")
+    response.close()  # the WSGI server is done with it
     logger.info("after the request")
     assert response["X-Request-ID"] == "req-7"
-    inside, after = lines()
+    inside, after_view, after = lines()
+    assert after_view["request_id"] == "req-7"
     assert set(inside) >= {"time", "level", "logger", "message", "request_id", "job_id"}
     assert inside["message"] == "inside the view"
     assert inside["level"] == "WARNING" and inside["logger"] == "tests.json"
