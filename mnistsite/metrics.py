@@ -160,10 +160,14 @@ def _outcome(*, digit: int | None, error: str = "") -> str:
 # --------------------------------------------------------------------------
 
 
+def _unresolved_view(request: HttpRequest) -> str:
+    return "metrics" if request.path_info == METRICS_PATH else "unresolved"
+
+
 def request_observe(*, request: HttpRequest, status: int, seconds: float) -> None:
     m = site_metrics()
     match = getattr(request, "resolver_match", None)
-    view = match.view_name if match is not None else "unresolved"
+    view = match.view_name if match is not None else _unresolved_view(request)
     method = request.method if request.method in METHODS else "other"
     m.requests.labels(view, method, str(status)).inc()
     m.request_seconds.labels(view, method).observe(seconds)
@@ -446,15 +450,25 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse(metrics_text(), content_type=CONTENT_TYPE)
 
 
+METRICS_PATH = "/metrics"
+
+
 class MetricsMiddleware:
-    """Counts and times every request by its resolved view (settings adds it when metrics are on)."""
+    """Counts and times every request by its resolved view, and answers /metrics itself (settings
+    adds it, second, when metrics are on).
+
+    /metrics is answered here, ahead of the middleware that follows: a scrape comes from
+    inside the deployment (Prometheus asks each web container by its address, over plain
+    HTTP), so the host name check and the HTTPS redirect do not apply to it; the token or
+    the allowlist guard it instead."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         started = time.perf_counter()
-        response = self.get_response(request)
+        answer = metrics_view if request.path_info == METRICS_PATH else self.get_response
+        response = answer(request)
         request_observe(request=request, status=response.status_code, seconds=time.perf_counter() - started)
         return response
 

@@ -27,11 +27,6 @@ urlpatterns = [
     path("", include(training_urls.pages)),
 ]
 
-if settings.METRICS_ENABLED:
-    from mnistsite.metrics import metrics_view
-
-    urlpatterns.insert(0, path("metrics", metrics_view, name="metrics"))
-
 if settings.DEBUG:
     from django.conf.urls.static import static
 

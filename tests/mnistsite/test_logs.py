@@ -55,6 +55,7 @@ def json_lines():
     logger.removeHandler(handler)
 
 
+@pytest.mark.django_db  # closing the response sends request_finished, which closes old connections
 def test_records_logged_while_serving_a_request_carry_its_id(json_lines):
     logger, lines = json_lines
 

@@ -244,3 +244,17 @@ def test_the_allowlist_sees_the_client_that_the_trusted_proxy_names(client, sett
 
 def test_metrics_answer_only_get(client):
     assert client.post("/metrics").status_code == 405
+
+
+def test_metrics_answer_a_scrape_by_address_over_plain_http(client, settings):
+    """Prometheus asks each container by its IP: no host name check, no HTTPS redirect for /metrics."""
+    settings.ALLOWED_HOSTS, settings.SECURE_SSL_REDIRECT = ["digits.example.org"], True
+    response = client.get("/metrics", HTTP_HOST="172.18.0.5:8000")
+    assert response.status_code == 200
+    assert client.get("/api/health/live", HTTP_HOST="172.18.0.5:8000").status_code == 400
+    assert (
+        Scrape(client.get("/metrics", HTTP_HOST="digits.example.org").content.decode()).value(
+            "mnistsite_http_requests_total", view="metrics", status="200"
+        )
+        >= 1
+    )
