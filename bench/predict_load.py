@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/predict_load.py [--clients 8] [--seconds 20] [--config env|embedded|sqlite-redis]
     .venv/bin/python bench/predict_load.py --storage s3 --rounds 3 --skip-baseline
+    .venv/bin/python bench/predict_load.py --metrics both --rounds 3 --skip-baseline
 
 Starts both servers on loopback, sends multipart PNG uploads of MNIST test digits from N
 client threads for a fixed time each, and prints requests per second, p50 and p99 latency,
@@ -11,6 +12,10 @@ errors, and how many predictions were stored. Bounded in time; loopback only.
 standalone server, its own process), measured back to back with the local disk, --rounds
 times, with the ratio of each round; it also checks that another process (another
 MEDIA_ROOT, the same database and bucket) reads an upload's original.
+
+--metrics off serves with METRICS_ENABLED=false (no metrics middleware, no counters);
+--metrics both serves with metrics on, then off, --rounds times, and reports the CPU time of
+gunicorn's workers per request (/proc) each way and their difference: what /metrics costs.
 """
 
 import argparse
@@ -308,6 +313,26 @@ def stored_predictions(env: dict) -> int:
     return int(out.stdout.strip().splitlines()[-1])
 
 
+def metrics_compare(env: dict, options, bodies, run) -> dict:
+    """Metrics on, then off (METRICS_ENABLED=false), --rounds times: the web's CPU per request each way."""
+    # Workers are not recycled during a run: none of their CPU time is lost between two readings.
+    env = {**env, "GUNICORN_MAX_REQUESTS": "0"}
+    rounds = []
+    for number in range(options.rounds):
+        row = {mode: mnistsite_run({**env, "METRICS_ENABLED": flag}, options, bodies, run)
+               for mode, flag in (("on", "true"), ("off", "false"))}  # fmt: skip
+        row["cost_ms"] = row["on"]["web_cpu_ms"] - row["off"]["web_cpu_ms"]
+        rounds.append(row)
+        print(json.dumps({"round": number + 1, **row}), file=sys.stderr)
+    return {
+        "rounds": rounds,
+        "web_cpu_ms_on_median": statistics.median(row["on"]["web_cpu_ms"] for row in rounds),
+        "web_cpu_ms_off_median": statistics.median(row["off"]["web_cpu_ms"] for row in rounds),
+        "cost_ms_per_request": [row["cost_ms"] for row in rounds],
+        "median_cost_ms_per_request": statistics.median(row["cost_ms"] for row in rounds),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=8)
@@ -323,7 +348,15 @@ def main() -> None:
         help="local: uploads on the local disk (the default); s3: the local disk, then a bucket of an "
         "S3 server started here (moto), back to back, --rounds times, with their ratio.",
     )
-    parser.add_argument("--rounds", type=int, default=1, help="Rounds of local disk then bucket (--storage s3).")
+    parser.add_argument(
+        "--metrics",
+        choices=["on", "off", "both"],
+        default="on",
+        help="on: as deployed; off: METRICS_ENABLED=false; both: on then off, --rounds times, with the CPU cost.",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="Rounds of local disk then bucket (--storage s3), or on then off."
+    )
     parser.add_argument("--client", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python")
     parser.add_argument(
         "--image",
@@ -359,8 +392,12 @@ def main() -> None:
 
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
     subprocess.run([sys.executable, "manage.py", "register_model", "--default"], cwd=ROOT, env=env, check=True)
+    if options.metrics == "off":
+        env["METRICS_ENABLED"] = "false"
     if options.storage != "local":
         results["storage"] = storage_compare(env, options, bodies, run)
+    elif options.metrics == "both":
+        results["metrics"] = metrics_compare(env, options, bodies, run)
     else:
         results["mnistsite"] = mnistsite_run(env, options, bodies, run)
 
