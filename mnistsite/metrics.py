@@ -257,23 +257,23 @@ def celery_queues() -> list[str]:
     return sorted({settings.CELERY_TASK_DEFAULT_QUEUE, *filter(None, routed)})
 
 
-@lru_cache(maxsize=4)
-def _redis_client(url: str):
-    import redis
-
-    return redis.Redis.from_url(url, socket_timeout=BROKER_TIMEOUT, socket_connect_timeout=BROKER_TIMEOUT)
-
-
 def queue_lengths(*, broker_url: str, queues: list[str]) -> dict[str, int]:
     """Messages waiting in each queue (not those a worker holds): LLEN on Redis, a COUNT on the
     embedded broker's SQLite file (read-only). Raises on a broker that does not answer."""
     if broker_url.startswith(("redis://", "rediss://")):
-        pipe = _redis_client(broker_url).pipeline(transaction=False)
-        for queue in queues:
-            pipe.llen(queue)
-            for step in REDIS_PRIORITY_STEPS:
-                pipe.llen(f"{queue}{REDIS_PRIORITY_SEP}{step}")
-        lengths = pipe.execute()
+        import redis
+
+        # A connection per scrape (one every 15 s or so), closed at once: nothing lingers between scrapes.
+        client = redis.Redis.from_url(broker_url, socket_timeout=BROKER_TIMEOUT, socket_connect_timeout=BROKER_TIMEOUT)
+        try:
+            pipe = client.pipeline(transaction=False)
+            for queue in queues:
+                pipe.llen(queue)
+                for step in REDIS_PRIORITY_STEPS:
+                    pipe.llen(f"{queue}{REDIS_PRIORITY_SEP}{step}")
+            lengths = pipe.execute()
+        finally:
+            client.close()
         per_queue = 1 + len(REDIS_PRIORITY_STEPS)
         return {queue: sum(lengths[i * per_queue : (i + 1) * per_queue]) for i, queue in enumerate(queues)}
     if is_embedded(broker_url):
