@@ -258,3 +258,15 @@ def test_metrics_answer_a_scrape_by_address_over_plain_http(client, settings):
         )
         >= 1
     )
+
+
+def test_a_training_job_that_fails_is_counted_once(client):
+    from training.services import training_job_fail
+
+    job = TrainingJob.objects.create(status=TrainingJob.Status.RUNNING)
+    before = scrape(client).value("mnistsite_training_jobs_finished_total", status="failed")
+    training_job_fail(job_id=job.pk, error="the process running the job died")
+    training_job_fail(job_id=job.pk, error="and again")  # already failed: not counted twice
+    after = scrape(client)
+    assert after.value("mnistsite_training_jobs_finished_total", status="failed") == before + 1
+    assert after.value("mnistsite_training_jobs", status="failed") == 1
