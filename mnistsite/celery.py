@@ -49,10 +49,11 @@ def heartbeat_stop(**kwargs) -> None:
 
 
 # --- Metrics and logs (mnistsite.metrics, mnistsite.logs) ---
-# With CELERY_METRICS_PORT set, the worker's main process serves /metrics on that port: the
-# sum of its pool processes' values, which they write to a directory of their own
-# (prometheus-client's multiprocess mode). The directory is made before the pool forks and
-# before prometheus_client is imported (celeryd_init is the worker's first signal).
+# With CELERY_METRICS_PORT set, the worker serves /metrics on that port (from a small process
+# of its own, mnistsite.worker_metrics): the sum of its pool processes' values, which they
+# write to a directory of their own (prometheus-client's multiprocess mode). The directory is
+# set before the pool forks and before any metric is made (celeryd_init is the worker's
+# first signal; mnistsite.metrics makes its metrics on first use).
 
 
 def _metrics_port() -> int:
