@@ -147,6 +147,30 @@ def preprocess_decoded(img: Image.Image) -> Preprocessed:
 
 def preprocess_pil(img: Image.Image) -> Preprocessed:
     """Turn a Pillow image into an MNIST-style 28x28 array, or a rejection."""
+    found = find_ink(img)
+    if isinstance(found, Preprocessed):
+        return found
+    keep, digits = _digit_mask(found.ink)
+    if digits > 1:
+        return _reject(_several_digits_reason(digits), found.polarity)
+    return _finish(found.ink, keep, polarity=found.polarity, scale=found.scale, corrected=found.corrected)
+
+
+@dataclass(frozen=True)
+class Ink:
+    """The ink of an image (steps 1-4): float32 in [0, 1], ink high, in working pixels
+    (input pixels divided by `scale`)."""
+
+    ink: np.ndarray
+    polarity: str
+    scale: float
+    corrected: bool
+
+
+def find_ink(img: Image.Image) -> Ink | Preprocessed:
+    """Grey levels, polarity, background and ink of an image (steps 1-4), or the
+    rejection when there is no usable ink. Shared by the one-digit path and the
+    number reader (segmentation)."""
     grey, alpha_ink, scale = _to_grey(img)
     scale *= float(img.info.get(DECODE_SCALE_KEY, 1.0))
     corrected = False
@@ -177,11 +201,7 @@ def preprocess_pil(img: Image.Image) -> Preprocessed:
         ink = _soft_ink(x, hist, otsu, clean=not corrected)
     if ink is None:
         return _reject("no ink found: the image is blank", polarity)
-
-    keep, digits = _digit_mask(ink)
-    if digits > 1:
-        return _reject(_several_digits_reason(digits), polarity)
-    return _finish(ink, keep, polarity=polarity, scale=scale, corrected=corrected)
+    return Ink(ink, polarity, scale, corrected)
 
 
 def _finish(
