@@ -149,7 +149,7 @@ def reason_category(reason: str | None) -> str:
     return "other"
 
 
-def _outcome(*, digit: int | None, error: str = "") -> str:
+def _outcome(*, digit: int | str | None, error: str = "") -> str:
     if error:
         return "error"
     return "rejected" if digit is None else str(digit)
@@ -174,9 +174,15 @@ def request_observe(*, request: HttpRequest, status: int, seconds: float) -> Non
 
 
 def prediction_record(
-    *, source: str, model_version: str, digit: int | None, reason: str | None, preprocess_ms: float, inference_ms: float
+    *,
+    source: str,
+    model_version: str,
+    digit: int | str | None,
+    reason: str | None,
+    preprocess_ms: float,
+    inference_ms: float,
 ) -> None:
-    """One prediction made for a request (the API, the pages)."""
+    """One prediction made for a request (the API, the pages); digit "number" for a number read."""
     if not enabled():
         return
     m = site_metrics()

@@ -18,13 +18,15 @@ from mnistsite.api_common import DETAIL_ERRORS, FORBIDDEN, LIST_ERRORS, ErrorSer
 from mnistsite.api_errors import ApiError
 from mnistsite.health import health_report
 from recognizer import access
-from recognizer.models import Prediction
+from recognizer.models import Kind, Prediction
 from recognizer.serializers import (
     HealthSerializer,
     LiveSerializer,
     PredictInputSerializer,
     PredictionOutputSerializer,
     PredictJsonInputSerializer,
+    ReadOutputSerializer,
+    number_representation,
     prediction_representation,
 )
 from recognizer.services import ImageDecodeError, InvalidImagePayload, image_payload_decode, prediction_create
@@ -58,12 +60,21 @@ class PredictView(APIView):
     parser_classes = [MultiPartParser, FormParser, JSONParser]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "predict"
+    kind = Kind.DIGIT
 
     @extend_schema(
         request={"multipart/form-data": PredictInputSerializer, "application/json": PredictJsonInputSerializer},
         responses={200: PredictionOutputSerializer, **ERRORS},
     )
     def post(self, request):
+        return self.recognise(request)
+
+    def represent(self, prediction: Prediction, request) -> dict:
+        return prediction_representation(prediction, request=request)
+
+    def recognise(self, request):
+        """Size checks, the multipart `file` or JSON `image`, one prediction_create of this
+        view's kind, the errors: shared by /api/predict and /api/read."""
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
         if declared > settings.MAX_UPLOAD_BYTES + 64 * 1024:  # room for the multipart envelope
             raise upload_too_large(declared)
@@ -86,7 +97,11 @@ class PredictView(APIView):
             raise ApiError("the uploaded file is empty", detail={"field": "file"})
         try:
             prediction = prediction_create(
-                data=data, filename=filename, source=serializer.validated_data["source"], owner=request.user
+                data=data,
+                filename=filename,
+                source=serializer.validated_data["source"],
+                owner=request.user,
+                kind=self.kind,
             )
         except ImageDecodeError as exc:
             raise ApiError(str(exc), detail={"field": "file" if upload is not None else "image"}) from exc
@@ -99,12 +114,32 @@ class PredictView(APIView):
             access.session_remember_for_browser(request, prediction)
         # A plain dict, not serializer.data: the browsable API would build its next form from the
         # serializer the data carries, and that is the output's, not PredictInputSerializer.
-        return Response(prediction_representation(prediction, request=request), status=status.HTTP_200_OK)
+        return Response(self.represent(prediction, request), status=status.HTTP_200_OK)
 
     def get_serializer(self, *args, **kwargs) -> PredictInputSerializer:
         """The input serializer; DRF's browsable API builds its HTML form (a file input, the image
         text and the source) from this method, where an APIView has none."""
         return PredictInputSerializer(*args, context={"request": self.request, "view": self}, **kwargs)
+
+
+class ReadView(PredictView):
+    """Read a number (postcode, amount, meter reading...): the digits left to right, each with
+    its box. Takes what /api/predict takes, with the same limits, errors and throttle
+    (PREDICT_RATE_LIMIT, shared with /api/predict). `text` is null when the image is rejected:
+    no ink, a word or a picture rather than a number, or a digit the model is unsure of (named
+    in `reason`). Dots, commas and dashes are skipped."""
+
+    kind = Kind.NUMBER
+
+    @extend_schema(
+        request={"multipart/form-data": PredictInputSerializer, "application/json": PredictJsonInputSerializer},
+        responses={200: ReadOutputSerializer, **ERRORS},
+    )
+    def post(self, request):
+        return self.recognise(request)
+
+    def represent(self, prediction: Prediction, request) -> dict:
+        return number_representation(prediction, request=request)
 
 
 class HealthView(APIView):
@@ -190,7 +225,17 @@ class PredictionFilter(django_filters.FilterSet):
 
     class Meta:
         model = Prediction
-        fields = ["digit", "rejected", "reviewed", "model_version", "source", "date", "created_after", "created_before"]
+        fields = [
+            "digit",
+            "kind",
+            "rejected",
+            "reviewed",
+            "model_version",
+            "source",
+            "date",
+            "created_after",
+            "created_before",
+        ]
 
 
 @extend_schema_view(get=extend_schema(responses={200: PredictionOutputSerializer(many=True), **LIST_ERRORS}))

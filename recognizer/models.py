@@ -23,6 +23,17 @@ class LabelSource(models.TextChoices):
     BATCH = "batch", "label from a batch"
 
 
+class Kind(models.TextChoices):
+    """What was read: one digit (/api/predict) or a number of several (/api/read)."""
+
+    DIGIT = "digit", "one digit"
+    NUMBER = "number", "a number"
+
+
+#: The longest number stored (vision.segment reads at most MAX_DIGITS digits).
+TEXT_MAX_LENGTH = 64
+
+
 class Prediction(models.Model):
     class Source(models.TextChoices):
         UPLOAD = "upload", "Upload page"
@@ -32,6 +43,7 @@ class Prediction(models.Model):
 
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.API)
+    kind = models.CharField(max_length=6, choices=Kind.choices, default=Kind.DIGIT)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="predictions"
     )
@@ -43,6 +55,11 @@ class Prediction(models.Model):
     confidence = models.FloatField(default=0.0)
     probs = models.JSONField(default=list, help_text="The ten digit probabilities.")
     no_digit_prob = models.FloatField(default=0.0)
+    # A number (kind "number"): the digits read, or "" when rejected; each digit with its
+    # confidence, box [x, y, w, h] in the upload's pixels and ten probabilities. `confidence`
+    # is then the least sure digit's, `prediction` and `probs` stay empty.
+    text = models.CharField(max_length=TEXT_MAX_LENGTH, blank=True)
+    digits = models.JSONField(default=list, blank=True)
     rejected = models.BooleanField(default=False, db_index=True)
     reason = models.CharField(max_length=255, blank=True)
     # No index of its own: the (model_version, created) index serves it.
@@ -60,6 +77,8 @@ class Prediction(models.Model):
     # from is label_source: a person's review, or a label that arrived with a batch (label folders,
     # IDX labels). Only reviews make the field set; batch labels score their job.
     true_label = models.PositiveSmallIntegerField(null=True, blank=True, choices=TRUE_LABEL_CHOICES)
+    # The true number (kind "number"), from a review or a batch's labels; label_source says which.
+    true_text = models.CharField(max_length=TEXT_MAX_LENGTH, blank=True)
     label_source = models.CharField(max_length=8, choices=LabelSource.choices, blank=True, db_index=True)
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviews"
@@ -90,7 +109,7 @@ class Prediction(models.Model):
         ]
 
     def __str__(self) -> str:
-        answer = "rejected" if self.rejected else self.prediction
+        answer = "rejected" if self.rejected else (self.text if self.kind == Kind.NUMBER else self.prediction)
         return f"Prediction {self.pk}: {answer}"
 
     def created_day(self):
@@ -104,6 +123,8 @@ class Prediction(models.Model):
 
     @property
     def correct(self) -> bool | None:
+        if self.kind == Kind.NUMBER:
+            return None if not self.true_text else self.text == self.true_text
         if self.true_label is None:
             return None
         return self.prediction == self.true_label
@@ -120,6 +141,9 @@ class BatchJob(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    mode = models.CharField(
+        max_length=6, choices=Kind.choices, default=Kind.DIGIT, help_text="Read one digit or a number per image."
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="batch_jobs"
     )

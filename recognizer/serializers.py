@@ -37,6 +37,28 @@ def prediction_representation(obj: Prediction, *, request=None) -> dict:
         "original_url": image_url("original") if obj.original else None,
         "true_label": obj.true_label,
         "reviewed_at": _DATETIME.to_representation(obj.reviewed_at) if obj.reviewed_at else None,
+        "kind": obj.kind,
+        "text": obj.text or None,
+        "digits": obj.digits,
+        "true_text": obj.true_text or None,
+    }
+
+
+def number_representation(obj: Prediction, *, request=None) -> dict:
+    """A number prediction as /api/read answers it (ReadOutputSerializer describes it)."""
+    url = prediction_image_url(prediction_id=obj.pk, kind="original") if obj.original else None
+    return {
+        "id": obj.pk,
+        "text": obj.text or None,
+        "digits": obj.digits,
+        "rejected": obj.rejected,
+        "reason": obj.reason or None,
+        "model_version": obj.model_version.version if obj.model_version_id is not None else None,
+        "created": _DATETIME.to_representation(obj.created),
+        "source": obj.source,
+        "preprocess_ms": obj.preprocess_ms,
+        "inference_ms": obj.inference_ms,
+        "original_url": request.build_absolute_uri(url) if url and request is not None else url,
     }
 
 
@@ -75,11 +97,32 @@ class PredictJsonInputSerializer(serializers.Serializer):
     )
 
 
+class DigitOfNumberSerializer(serializers.Serializer):
+    digit = serializers.IntegerField(
+        min_value=0, max_value=9, allow_null=True, help_text="The digit; null where the model is unsure."
+    )
+    confidence = serializers.FloatField(help_text="The digit's probability among the ten (its top bar).")
+    box = serializers.ListField(
+        child=serializers.IntegerField(min_value=0),
+        min_length=4,
+        max_length=4,
+        help_text="[x, y, width, height] of the digit's ink in the uploaded image's pixels.",
+    )
+    probs = serializers.ListField(child=serializers.FloatField(), help_text="The ten digit probabilities.")
+
+
 class PredictionOutputSerializer(serializers.ModelSerializer):
     """Describes the answer for the schema; the answer itself is prediction_representation."""
 
     model_version = serializers.CharField(allow_null=True, read_only=True)
     reason = serializers.CharField(allow_null=True, read_only=True, help_text="Why it was rejected; null if not.")
+    text = serializers.CharField(
+        allow_null=True, read_only=True, help_text='kind "number": the digits read; null when rejected or a digit.'
+    )
+    digits = DigitOfNumberSerializer(many=True, read_only=True, help_text='kind "number": each digit and its box.')
+    true_text = serializers.CharField(
+        allow_null=True, read_only=True, help_text='kind "number": the true number, once known.'
+    )
     input_url = serializers.CharField(
         allow_null=True,
         read_only=True,
@@ -113,10 +156,39 @@ class PredictionOutputSerializer(serializers.ModelSerializer):
             "original_url",
             "true_label",
             "reviewed_at",
+            "kind",
+            "text",
+            "digits",
+            "true_text",
         ]
 
     def to_representation(self, instance):
         return prediction_representation(instance, request=self.context.get("request"))
+
+
+class ReadOutputSerializer(serializers.Serializer):
+    """The answer of /api/read (number_representation)."""
+
+    id = serializers.IntegerField()
+    text = serializers.CharField(
+        allow_null=True, help_text='The digits read, left to right (e.g. "2026"); null when rejected.'
+    )
+    digits = DigitOfNumberSerializer(many=True, help_text="Each digit found, left to right, with its box.")
+    rejected = serializers.BooleanField()
+    reason = serializers.CharField(
+        allow_null=True,
+        help_text="Why it was rejected (no ink; a word or picture; which digit is unsure); null if not.",
+    )
+    model_version = serializers.CharField(allow_null=True)
+    created = serializers.DateTimeField()
+    source = serializers.ChoiceField(choices=PREDICT_SOURCES)
+    preprocess_ms = serializers.FloatField()
+    inference_ms = serializers.FloatField()
+    original_url = serializers.CharField(
+        allow_null=True,
+        help_text="The upload, re-encoded as PNG. "
+        f"A signed link: it works without a login or session for {IMAGE_URL_MAX_AGE // 60} minutes.",
+    )
 
 
 class HealthSerializer(serializers.Serializer):

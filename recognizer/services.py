@@ -7,11 +7,12 @@ import numpy as np
 from django.core.files.base import ContentFile
 
 from mnistsite import metrics
-from recognizer.models import LabelSource, Prediction
+from recognizer.models import Kind, LabelSource, Prediction
 from recognizer.serving import served_model
 from vision.decode import ImageDecodeError, InvalidImagePayload, decode_image, image_payload_decode, pixels_to_uint8
 from vision.infer import decide
 from vision.preprocess import Preprocessed, preprocess_decoded
+from vision.segment import NumberReading, read_number
 
 
 def pixels_to_bytes(pixels: np.ndarray) -> bytes:
@@ -74,28 +75,98 @@ def recognize_bytes(data: bytes) -> tuple[Recognition, object]:
     return recognition, model.version
 
 
-def prediction_create(*, data: bytes, filename: str, source: str, owner=None) -> Prediction:
-    """Recognise `data` and store it with its original file. Nothing is stored when the file
-    cannot be read (ImageDecodeError propagates)."""
-    recognition, version = recognize_bytes(data)
-    pixels = recognition.preprocessed.pixels
-    prediction = Prediction(
-        source=source,
-        owner=owner if owner is not None and owner.is_authenticated else None,
-        original_name=(filename or "")[:255],
-        model_input=pixels_to_bytes(pixels) if pixels is not None else None,
-        prediction=recognition.digit,
-        confidence=recognition.confidence,
-        probs=recognition.probs,
-        no_digit_prob=recognition.no_digit_prob,
-        rejected=recognition.digit is None,
-        reason=recognition.reason or "",
-        model_version=version,
-        preprocess_ms=recognition.preprocess_ms,
-        inference_ms=recognition.inference_ms,
-    )
+class _TimedClassifier:
+    """A classifier that adds up the time of its calls (a number's one model call)."""
+
+    def __init__(self, classifier):
+        self._classifier = classifier
+        self.num_classes = classifier.num_classes
+        self.ms = 0.0
+
+    def classify(self, images: np.ndarray) -> np.ndarray:
+        started = time.perf_counter()
+        try:
+            return self._classifier.classify(images)
+        finally:
+            self.ms += (time.perf_counter() - started) * 1000.0
+
+
+def read_bytes(data: bytes) -> tuple[NumberReading, object, str | None, float, float]:
+    """Read the number in one image: (reading, model version, image format, preprocess ms,
+    inference ms). Raises ImageDecodeError for unreadable files."""
+    started = time.perf_counter()
+    image = decode_image(data)
+    image_format = image.format
+    model = served_model()
+    classifier = _TimedClassifier(model.classifier)
+    try:
+        reading = read_number(image, classifier)
+    except ImageDecodeError:
+        raise
+    except Exception as exc:  # a decoder that was lazy about a damaged file (as preprocess_decoded)
+        raise ImageDecodeError("The image file is damaged and cannot be read.") from exc
+    total_ms = (time.perf_counter() - started) * 1000.0
+    return reading, model.version, image_format, total_ms - classifier.ms, classifier.ms
+
+
+def number_fields(reading: NumberReading) -> dict:
+    """The fields of a Prediction of kind "number" for a reading: the one place that turns
+    a NumberReading into row values (API rows and batch rows alike)."""
+    digits = [
+        {
+            "digit": d.digit,
+            "confidence": round(float(d.confidence), 6),
+            "box": [int(v) for v in d.box],
+            "probs": d.probs,
+        }
+        for d in reading.digits
+    ]
+    return {
+        "kind": Kind.NUMBER.value,
+        "text": reading.text or "",
+        "digits": digits,
+        "confidence": min((d["confidence"] for d in digits), default=0.0),
+        "rejected": reading.rejected,
+        "reason": (reading.reason or "")[:255],
+    }
+
+
+def prediction_create(*, data: bytes, filename: str, source: str, owner=None, kind: str = Kind.DIGIT) -> Prediction:
+    """Recognise `data` (one digit, or with kind "number" a number) and store it with its
+    original file. Nothing is stored when the file cannot be read (ImageDecodeError propagates)."""
+    owner = owner if owner is not None and owner.is_authenticated else None
+    if kind == Kind.NUMBER:
+        reading, version, image_format, preprocess_ms, inference_ms = read_bytes(data)
+        prediction = Prediction(
+            source=source,
+            owner=owner,
+            original_name=(filename or "")[:255],
+            model_version=version,
+            preprocess_ms=preprocess_ms,
+            inference_ms=inference_ms,
+            **number_fields(reading),
+        )
+    else:
+        recognition, version = recognize_bytes(data)
+        image_format = recognition.image_format
+        pixels = recognition.preprocessed.pixels
+        prediction = Prediction(
+            source=source,
+            owner=owner,
+            original_name=(filename or "")[:255],
+            model_input=pixels_to_bytes(pixels) if pixels is not None else None,
+            prediction=recognition.digit,
+            confidence=recognition.confidence,
+            probs=recognition.probs,
+            no_digit_prob=recognition.no_digit_prob,
+            rejected=recognition.digit is None,
+            reason=recognition.reason or "",
+            model_version=version,
+            preprocess_ms=recognition.preprocess_ms,
+            inference_ms=recognition.inference_ms,
+        )
     # The suffix of what the bytes are, not of what the client called them.
-    prediction.original.save(f"upload{stored_suffix(recognition.image_format)}", ContentFile(data), save=False)
+    prediction.original.save(f"upload{stored_suffix(image_format)}", ContentFile(data), save=False)
     try:
         prediction.save()  # one INSERT: atomic on its own
     except BaseException:
@@ -104,10 +175,11 @@ def prediction_create(*, data: bytes, filename: str, source: str, owner=None) ->
     metrics.prediction_record(
         source=source,
         model_version=version.version,
-        digit=recognition.digit,
-        reason=recognition.reason,
-        preprocess_ms=recognition.preprocess_ms,
-        inference_ms=recognition.inference_ms,
+        # A number read counts as the outcome "number" (one label value, not one per number).
+        digit=("number" if not prediction.rejected else None) if kind == Kind.NUMBER else prediction.prediction,
+        reason=prediction.reason or None,
+        preprocess_ms=prediction.preprocess_ms,
+        inference_ms=prediction.inference_ms,
     )
     return prediction
 
@@ -123,14 +195,52 @@ def prediction_review(*, prediction: Prediction, true_label: int, reviewer) -> P
     return prediction
 
 
+class InvalidNumberText(ValueError):
+    """A true text that is not a string of digits."""
+
+
+def prediction_review_number(*, prediction: Prediction, true_text: str, reviewer) -> Prediction:
+    """The true number of a number prediction: digits only, or "" for "not a number"."""
+    from django.utils import timezone
+
+    from recognizer.models import TEXT_MAX_LENGTH
+
+    text = (true_text or "").strip()
+    if text and (not text.isascii() or not text.isdigit() or len(text) > TEXT_MAX_LENGTH):
+        raise InvalidNumberText(f"a true number is digits 0-9 only, at most {TEXT_MAX_LENGTH}")
+    if prediction.kind != Kind.NUMBER:
+        raise InvalidNumberText("only a number prediction has a true number")
+    prediction.true_text = text
+    prediction.reviewed_by = reviewer
+    prediction.reviewed_at = timezone.now()
+    prediction.label_source = LabelSource.REVIEW
+    prediction.save(update_fields=["true_text", "label_source", "reviewed_by", "reviewed_at"])
+    return prediction
+
+
 def predictions_mark_correct(*, queryset, reviewer) -> int:
     """Confirm the model's answer on every non-rejected prediction in `queryset`."""
     from django.db.models import F
     from django.utils import timezone
 
-    return queryset.filter(rejected=False, prediction__isnull=False).update(
-        true_label=F("prediction"), label_source=LabelSource.REVIEW, reviewed_by=reviewer, reviewed_at=timezone.now()
+    now = timezone.now()
+    digits = queryset.filter(kind=Kind.DIGIT, rejected=False, prediction__isnull=False).update(
+        true_label=F("prediction"), label_source=LabelSource.REVIEW, reviewed_by=reviewer, reviewed_at=now
     )
+    numbers = (
+        queryset.filter(kind=Kind.NUMBER, rejected=False)
+        .exclude(text="")
+        .update(true_text=F("text"), label_source=LabelSource.REVIEW, reviewed_by=reviewer, reviewed_at=now)
+    )
+    return digits + numbers
 
 
-__all__ = ["ImageDecodeError", "InvalidImagePayload", "prediction_create", "image_payload_decode"]
+__all__ = [
+    "ImageDecodeError",
+    "InvalidImagePayload",
+    "InvalidNumberText",
+    "image_payload_decode",
+    "number_fields",
+    "prediction_create",
+    "prediction_review_number",
+]

@@ -14,6 +14,7 @@ pages = [
 
 api_urls = [
     path("predict", api.PredictView.as_view(), name="api-predict"),
+    path("read", api.ReadView.as_view(), name="api-read"),
     path("health", api.HealthView.as_view(), name="api-health"),
     path("health/live", api.HealthLiveView.as_view(), name="api-health-live"),
     path("predictions", api.PredictionListView.as_view(), name="api-prediction-list"),
