@@ -22,7 +22,7 @@ from mnistsite.health import BrokerUnavailable
 from mnistsite.objectstore import ObjectStorageError
 from recognizer import batch
 from recognizer.batch_sources import BatchSourceError
-from recognizer.models import BatchJob
+from recognizer.models import BatchJob, Kind
 from recognizer.serializers import UploadField
 
 
@@ -34,6 +34,13 @@ class BatchCreateInputSerializer(serializers.Serializer):
     file = UploadField(required=False, help_text="A zip archive of images (folders 0-9 give labels).")
     files = serializers.ListField(
         child=UploadField(), required=False, help_text="Several image files instead of a zip."
+    )
+    mode = serializers.ChoiceField(
+        choices=Kind.choices,
+        required=False,
+        default=Kind.DIGIT,
+        help_text="digit: one digit per image; number: a number per image (labels from a labels.csv "
+        "with file,label, or folders named with digits; accuracy as exact-string match).",
     )
 
     def validate(self, attrs):
@@ -53,6 +60,7 @@ class BatchJobOutputSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "status",
+            "mode",
             "source",
             "total",
             "done",
@@ -124,6 +132,8 @@ class BatchListCreateView(generics.ListAPIView):
                 detail={"limit_bytes": max_upload_bytes()},
             )
         data = {"files": request.FILES.getlist("files")} if "files" in request.FILES else {}
+        if "mode" in request.data:
+            data["mode"] = request.data["mode"]
         if "file" in request.FILES:
             data["file"] = request.FILES["file"]
         serializer = BatchCreateInputSerializer(data=data)
@@ -133,6 +143,7 @@ class BatchListCreateView(generics.ListAPIView):
                 archive=serializer.validated_data.get("file"),
                 files=serializer.validated_data.get("files"),
                 owner=request.user,
+                mode=serializer.validated_data["mode"],
             )
         except BatchSourceError as exc:
             raise ApiError(str(exc), detail={"field": "file"}) from exc
@@ -212,22 +223,27 @@ class BatchResultsCsvView(APIView):
 @require_http_methods(["GET", "POST"])
 def batch_new(request):
     error, unavailable = None, False
+    mode = request.POST.get("mode", Kind.DIGIT)
     if request.method == "POST":
         upload = request.FILES.get("file")
-        if upload is None:
+        if mode not in Kind.values:
+            error = "Choose what each image holds: one digit or a number."
+        elif upload is None:
             error = "Choose a zip archive of images."
         elif upload.size > max_upload_bytes():
             error = f"The archive is {upload.size} bytes; the limit is {max_upload_bytes()} bytes."
         else:
             try:
-                job = batch.batch_job_create(archive=upload, owner=request.user)
+                job = batch.batch_job_create(archive=upload, owner=request.user, mode=mode)
             except (BatchSourceError, BrokerUnavailable, ObjectStorageError) as exc:
                 error = f"{str(exc)[:1].upper()}{str(exc)[1:]}."
                 unavailable = isinstance(exc, BrokerUnavailable | ObjectStorageError)
             else:
                 return redirect("batch-detail", pk=job.pk)
     status_code = 503 if unavailable else 400 if error else 200
-    return render(request, "recognizer/batch_new.html", {"error": error}, status=status_code)
+    return render(
+        request, "recognizer/batch_new.html", {"error": error, "mode": mode, "modes": Kind.choices}, status=status_code
+    )
 
 
 @login_required

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 from PIL import Image
 
@@ -53,14 +53,17 @@ from recognizer.batch_sources import (
     idx_labels_path,
     idx_manifest,
     items_read,
+    numbers_relabel,
     zip_from_files,
     zip_manifest,
 )
-from recognizer.models import BatchChunk, BatchJob, LabelSource, Prediction
+from recognizer.models import BatchChunk, BatchJob, Kind, LabelSource, Prediction
 from recognizer.serving import served_model
+from recognizer.services import number_fields
 from vision.decode import ImageDecodeError, decode_image, pixels_to_uint8
 from vision.infer import decide_rows
 from vision.preprocess import Preprocessed
+from vision.segment import read_number
 from vision.stack import STACK_MAX_PIXELS, preprocess_images
 
 logger = logging.getLogger(__name__)
@@ -146,7 +149,13 @@ def _stage(*, directory: Path, archive, files: list | None, path: Path | None, l
 
 
 def batch_job_create(
-    *, archive=None, files: list | None = None, path: Path | str | None = None, owner=None, queue: bool = True
+    *,
+    archive=None,
+    files: list | None = None,
+    path: Path | str | None = None,
+    owner=None,
+    queue: bool = True,
+    mode: str = Kind.DIGIT,
 ) -> BatchJob:
     """Stage the input (`archive`: an uploaded zip; `files`: uploaded images; `path`: a
     folder, zip or IDX images file on this machine), write the manifest, then record the job
@@ -156,7 +165,9 @@ def batch_job_create(
     The files are written before the transaction, which then only inserts rows: SQLite
     holds one write lock for the whole database. Raises BatchSourceError for input that
     cannot be read at all (nothing is created). An input over a limit gives a job marked
-    failed with the reason."""
+    failed with the reason. mode "number" reads a number per image (labels from a
+    labels.csv or folder names, see batch_sources.numbers_relabel)."""
+    mode = Kind(mode)
     if queue:
         broker_require()
     owner = owner if owner is not None and owner.is_authenticated else None
@@ -164,6 +175,8 @@ def batch_job_create(
     directory = Path(settings.MEDIA_ROOT) / "batches" / stage_dir
     try:
         manifest, source = _stage(directory=directory, archive=archive, files=files, path=path, limits=batch_limits())
+        if mode == Kind.NUMBER:
+            manifest = numbers_relabel(manifest)
         if Path(manifest.path).parent == directory:
             manifest.path = Path(manifest.path).name  # relative: the folder lies elsewhere on another host
         manifest.save(directory / "manifest.json")
@@ -173,6 +186,7 @@ def batch_job_create(
         shutil.rmtree(directory, ignore_errors=True)
         return BatchJob.objects.create(
             owner=owner,
+            mode=mode,
             status=BatchJob.Status.FAILED,
             error=str(exc),
             finished=timezone.now(),
@@ -185,6 +199,7 @@ def batch_job_create(
         with transaction.atomic():
             job = BatchJob.objects.create(
                 owner=owner,
+                mode=mode,
                 stage_dir=stage_dir,
                 source=source[:500],
                 total=len(manifest),
@@ -329,6 +344,8 @@ def chunk_preprocess(items_source) -> tuple[list[Item], list[Preprocessed | None
 def chunk_predictions(*, job: BatchJob, chunk: BatchChunk) -> list[dict]:
     """Read, preprocess and recognise the chunk's items (one batched model call); returns
     the Prediction rows to store, as dicts of field values (see mnistsite.bulk)."""
+    if job.mode == Kind.NUMBER:
+        return chunk_numbers(job=job, chunk=chunk)
     items, preprocessed, preprocess_ms = chunk_preprocess(items_read(manifest_load(job), chunk.start, chunk.end))
     model = served_model()
     readable = [i for i, p in enumerate(preprocessed) if p is not None and p.pixels is not None]
@@ -370,6 +387,40 @@ def chunk_predictions(*, job: BatchJob, chunk: BatchChunk) -> list[dict]:
             row["rejected"] = decision.digit is None
             row["reason"] = (decision.reason or "")[:255]
             row["inference_ms"] = inference_ms
+        rows.append(row)
+    return rows
+
+
+def chunk_numbers(*, job: BatchJob, chunk: BatchChunk) -> list[dict]:
+    """chunk_predictions for a job that reads numbers: each image is segmented and its digits
+    classified in one model call (vision.segment.read_number); rows as /api/read stores them."""
+    model = served_model()
+    rows = []
+    for item in items_read(manifest_load(job), chunk.start, chunk.end):
+        started = time.perf_counter()
+        image = _decode(item)
+        item.data = None
+        row = {
+            "source": Prediction.Source.BATCH.value,
+            "kind": Kind.NUMBER.value,
+            "owner_id": job.owner_id,
+            "batch_job_id": job.pk,
+            "batch_index": item.index,
+            "original_name": item.name[:255],
+            "true_text": "" if item.label is None else str(item.label),
+            "label_source": (LabelSource.NONE if item.label is None else LabelSource.BATCH).value,
+            "model_version_id": model.version.pk,
+        }
+        if image is not None:
+            try:
+                row.update(number_fields(read_number(image, model.classifier)))
+            except ImageDecodeError as exc:
+                item.error = f"not an image: {exc}"
+            except Exception as exc:  # a decoder that was lazy about a damaged file
+                item.error = f"not an image: the image file is damaged and cannot be read ({type(exc).__name__})"
+        if item.error is not None:
+            row["error"] = item.error[:255]
+        row["preprocess_ms"] = (time.perf_counter() - started) * 1000.0
         rows.append(row)
     return rows
 
@@ -451,7 +502,9 @@ def _finalize(job: BatchJob) -> None:
     transaction.on_commit(
         lambda: metrics.batch_job_record(status="succeeded", working_seconds=working, images_per_second=speed)
     )
-    if job.has_labels:
+    if job.has_labels and job.mode == Kind.NUMBER:
+        job.accuracy = batch_job_number_accuracy(job=job)
+    elif job.has_labels:
         job.confusion, job.accuracy = batch_job_confusion(job=job)
 
 
@@ -490,6 +543,14 @@ def batch_job_confusion(*, job: BatchJob) -> tuple[list[list[int]], float | None
     labelled = sum(map(sum, confusion))
     correct = sum(confusion[d][d] for d in range(10))
     return confusion, (correct / labelled if labelled else None)
+
+
+def batch_job_number_accuracy(*, job: BatchJob) -> float | None:
+    """The share of labelled, readable numbers read exactly (every digit right, none missing
+    or extra; a rejection counts as wrong)."""
+    labelled = Prediction.objects.filter(batch_job_id=job.pk, error="").exclude(true_text="")
+    counts = labelled.aggregate(n=Count("id"), right=Count("id", filter=Q(text=F("true_text"))))
+    return counts["right"] / counts["n"] if counts["n"] else None
 
 
 def batch_job_fail(*, job_id: int, error: str) -> None:
@@ -541,23 +602,47 @@ def batch_results(*, job: BatchJob):
         Prediction.objects.filter(batch_job_id=job.pk)
         .order_by("batch_index")
         .values_list(
-            "batch_index", "original_name", "prediction", "confidence", "rejected", "reason", "true_label", "error"
+            "batch_index",
+            "original_name",
+            "prediction",
+            "text",
+            "confidence",
+            "rejected",
+            "reason",
+            "true_label",
+            "true_text",
+            "error",
         )
     )
-    for index, name, prediction, confidence, rejected, reason, true_label, error in rows.iterator(chunk_size=2000):
+    for index, name, prediction, text, confidence, rejected, reason, true_label, true_text, error in rows.iterator(
+        chunk_size=2000
+    ):
         yield {
             "index": index,
             "name": name,
             "prediction": prediction,
+            "text": text or None,
             "confidence": round(confidence, 6),
             "rejected": rejected,
             "reason": reason,
             "true_label": true_label,
+            "true_text": true_text or None,
             "error": error,
         }
 
 
-RESULT_FIELDS = ["index", "name", "prediction", "confidence", "rejected", "reason", "true_label", "error"]
+RESULT_FIELDS = [
+    "index",
+    "name",
+    "prediction",
+    "text",
+    "confidence",
+    "rejected",
+    "reason",
+    "true_label",
+    "true_text",
+    "error",
+]
 
 # A spreadsheet reads a cell that starts with one of these as a formula (OWASP: CSV injection).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -6,11 +6,15 @@ A manifest (member names, labels, where to read each one) is built once, when th
 created, and every chunk task reads its slice of the items through it.
 
 Labels: the nearest parent folder whose name is one digit (``train/7/a.png`` -> 7), or the
-IDX labels file beside an IDX images file.
+IDX labels file beside an IDX images file. A job that reads numbers (``numbers_relabel``)
+takes its labels from a ``labels.csv`` (``file,label``) beside the images, or else from the
+nearest parent folder named with digits (``2026/a.png`` -> "2026").
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -64,7 +68,7 @@ class Manifest:
     kind: str
     path: str
     names: list[str]
-    labels: list[int | None]
+    labels: list[int | str | None]  # digits; a number's text (str) in a job that reads numbers
     refs: list
     limits: Limits
     errors: dict[int, str] = field(default_factory=dict)  # items known to be unreadable up front
@@ -99,7 +103,7 @@ class Item:
 
     index: int
     name: str
-    label: int | None
+    label: int | str | None
     data: bytes | None = None
     array: np.ndarray | None = None
     error: str | None = None
@@ -112,6 +116,61 @@ def label_from_name(name: str) -> int | None:
         if len(part) == 1 and part in "0123456789":
             return int(part)
     return None
+
+
+LABELS_CSV = "labels.csv"
+#: The longest number label (recognizer.models.TEXT_MAX_LENGTH).
+NUMBER_LABEL_MAX = 64
+
+
+def number_label_from_name(name: str) -> str | None:
+    """The nearest parent folder named with digits only: ``a/2026/x.png`` -> "2026"."""
+    parts = re.split(r"[\\/]+", name)[:-1]
+    for part in reversed(parts):
+        if part.isascii() and part.isdigit() and len(part) <= NUMBER_LABEL_MAX:
+            return part
+    return None
+
+
+def _number_label(text: str) -> str | None:
+    text = (text or "").strip()
+    return text if text.isascii() and text.isdigit() and len(text) <= NUMBER_LABEL_MAX else None
+
+
+def numbers_relabel(manifest: Manifest) -> Manifest:
+    """The manifest of a job that reads numbers: labels are strings of digits, from the
+    ``labels.csv`` files among the items (``file,label``, names relative to the csv's folder;
+    a label that is not digits, such as ``none`` for a word, leaves the item unlabelled), or
+    from folder names. The csv files themselves are not items."""
+    if manifest.kind == "idx":
+        manifest.labels = [None if label is None else str(label) for label in manifest.labels]
+        return manifest
+    csv_positions = [i for i, name in enumerate(manifest.names) if re.split(r"[\\/]", name)[-1] == LABELS_CSV]
+    from_csv: dict[str, str | None] = {}
+    for position in csv_positions:
+        item = next(items_read(manifest, position, position + 1))
+        if item.data is None:
+            raise BatchSourceError(f"cannot read {manifest.names[position]}: {item.error}")
+        folder = manifest.names[position][: -len(LABELS_CSV)]
+        try:
+            rows = csv.DictReader(io.StringIO(item.data.decode("utf-8-sig")))
+            for row in rows:
+                if row.get("file"):
+                    from_csv[folder + row["file"].strip()] = _number_label(row.get("label") or "")
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise BatchSourceError(f"{manifest.names[position]} is not a CSV file with file,label: {exc}") from exc
+    keep = [i for i in range(len(manifest.names)) if i not in set(csv_positions)]
+    if not keep:
+        raise BatchSourceError("the input holds no images, only labels")
+    names = [manifest.names[i] for i in keep]
+    manifest.labels = [
+        from_csv[name] if name in from_csv else number_label_from_name(name) if not csv_positions else None
+        for name in names
+    ]
+    manifest.errors = {new: manifest.errors[old] for new, old in enumerate(keep) if old in manifest.errors}
+    manifest.refs = [manifest.refs[i] for i in keep]
+    manifest.names = names
+    return manifest
 
 
 def _looks_nested(name: str, head: bytes = b"") -> bool:

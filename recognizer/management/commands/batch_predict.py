@@ -1,4 +1,4 @@
-"""python manage.py batch_predict PATH [--wait] [--json] [--sync]"""
+"""python manage.py batch_predict PATH [--mode digit|number] [--wait] [--json] [--sync]"""
 
 import json
 import time
@@ -11,13 +11,15 @@ from mnistsite.objectstore import ObjectStorageError
 from mnistsite.workers import workers_alive
 from recognizer import batch
 from recognizer.batch_sources import BatchSourceError
-from recognizer.models import BatchJob
+from recognizer.models import BatchJob, Kind
 
 
 class Command(BaseCommand):
     help = (
         "Recognise every image in PATH: a folder (read in place), a zip archive, or an IDX images file "
-        "(its labels file beside it is used when present). Images in folders named 0-9 count as labelled."
+        "(its labels file beside it is used when present). Images in folders named 0-9 count as labelled. "
+        "--mode number reads a number per image; labels from a labels.csv (file,label) or folders named "
+        "with digits, accuracy as exact-string match."
     )
 
     def add_arguments(self, parser):
@@ -26,6 +28,12 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="End with one JSON object (the last line).")
         parser.add_argument(
             "--sync", action="store_true", help="Process the job in this process instead of on a worker."
+        )
+        parser.add_argument(
+            "--mode",
+            choices=[k.value for k in Kind],
+            default=Kind.DIGIT.value,
+            help="digit: one digit per image (default); number: a number of several digits per image.",
         )
         parser.add_argument("--owner", default=None, help="Username that owns the job (default: none).")
         parser.add_argument("--poll", type=float, default=0.5, help="Seconds between progress checks (--wait).")
@@ -37,7 +45,9 @@ class Command(BaseCommand):
             if owner is None:
                 raise CommandError(f"no user named {options['owner']!r}")
         try:
-            job = batch.batch_job_create(path=options["path"], owner=owner, queue=not options["sync"])
+            job = batch.batch_job_create(
+                path=options["path"], owner=owner, queue=not options["sync"], mode=options["mode"]
+            )
         except (BatchSourceError, BrokerUnavailable, ObjectStorageError) as exc:
             raise CommandError(str(exc)) from exc
         wait = options["wait"] or options["sync"]
@@ -90,6 +100,7 @@ class Command(BaseCommand):
     def summary(job: BatchJob) -> dict:
         return {
             "id": job.pk,
+            "mode": job.mode,
             "status": job.status,
             "total": job.total,
             "succeeded": job.done - job.failed_items,
