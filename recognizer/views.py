@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from PIL import Image
 
 from recognizer import access
-from recognizer.models import Prediction
+from recognizer.models import Kind, Prediction
 from recognizer.services import prediction_create
 from recognizer.serving import NoModelAvailable
 from vision.decode import ImageDecodeError, decode_image
@@ -49,10 +49,46 @@ def result_context(prediction: Prediction | None) -> dict:
     return {"prediction": prediction, "prob_rows": rows, "confidence_percent": confidence}
 
 
+def number_context(prediction: Prediction | None) -> dict:
+    """What templates/recognizer/_number_result.html needs: the number, and each digit's box
+    as percentages of the image (the boxes are drawn over the image at any size)."""
+    if prediction is None:
+        return {"number": None, "number_boxes": []}
+    width = height = 0
+    if prediction.original:
+        try:
+            with prediction.original.open("rb") as handle, Image.open(handle) as image:
+                width, height = image.size  # the header only
+        except (OSError, ValueError):
+            pass
+    boxes = []
+    for digit in prediction.digits if width and height else []:
+        x, y, w, h = digit["box"]
+        boxes.append(
+            {
+                "digit": digit["digit"],
+                "percent": 100.0 * digit["confidence"],
+                "left": f"{100.0 * x / width:.2f}",
+                "top": f"{100.0 * y / height:.2f}",
+                "width": f"{100.0 * w / width:.2f}",
+                "height": f"{100.0 * h / height:.2f}",
+            }
+        )
+    return {"number": prediction, "number_boxes": boxes}
+
+
 @require_http_methods(["GET", "POST"])
 def index(request):
-    """Upload or draw. A plain form POST works without JavaScript."""
-    context = {"max_upload_bytes": settings.MAX_UPLOAD_BYTES, **result_context(None)}
+    """Upload or draw a digit, or a number (mode "number"). A plain form POST works without
+    JavaScript."""
+    mode = request.POST.get("mode") if request.method == "POST" else request.GET.get("mode")
+    mode = Kind.NUMBER if mode == Kind.NUMBER else Kind.DIGIT
+    context = {
+        "max_upload_bytes": settings.MAX_UPLOAD_BYTES,
+        "mode": mode.value,
+        **result_context(None),
+        **number_context(None),
+    }
     if request.method == "POST":
         upload = request.FILES.get("file")
         if upload is None:
@@ -62,7 +98,7 @@ def index(request):
         else:
             try:
                 prediction = prediction_create(
-                    data=upload.read(), filename=upload.name, source="upload", owner=request.user
+                    data=upload.read(), filename=upload.name, source="upload", owner=request.user, kind=mode
                 )
             except ImageDecodeError as exc:
                 context["error"] = str(exc)
@@ -71,7 +107,7 @@ def index(request):
                 context["status_code"] = 503
             else:
                 access.session_remember(request, prediction)
-                context.update(result_context(prediction))
+                context.update(number_context(prediction) if mode == Kind.NUMBER else result_context(prediction))
         status_code = context.pop("status_code", 400) if context.get("error") else 200
         return render(request, "recognizer/index.html", context, status=status_code)
     return render(request, "recognizer/index.html", context)

@@ -1,11 +1,19 @@
 /* The recognise page: drawing canvas, drag-and-drop upload, and the result display.
+   Two modes: one digit (/api/predict, a square canvas) or a number (/api/read, a wide
+   canvas; the answer's boxes are drawn over the image with their digits).
    Plain JavaScript, no build step. Without JavaScript the upload form posts to / and
    the server renders the same result block. */
 (function () {
   "use strict";
 
-  var API_URL = "/api/predict";
+  var API_URLS = { digit: "/api/predict", number: "/api/read" };
+  var CANVAS_SIZES = { digit: [280, 280], number: [840, 280] };
   var $ = function (id) { return document.getElementById(id); };
+
+  function mode() {
+    var checked = document.querySelector("input[name=mode]:checked");
+    return checked && checked.value === "number" ? "number" : "digit";
+  }
 
   var canvas = $("canvas");
   var form = $("upload-form");
@@ -33,6 +41,7 @@
     errorBox.textContent = message;
     errorBox.hidden = false;
     $("result").hidden = true;
+    $("number-result").hidden = true;
     announce("Error: " + message);
   }
 
@@ -45,8 +54,67 @@
     return (100 * (p || 0)).toFixed(1) + "%";
   }
 
+  /* A number: the text, and over the image read a box per digit with the digit on it.
+     Boxes are in the image's pixels; as percentages they follow the image at any size. */
+  function showNumber(data, imageSrc) {
+    clearError();
+    $("result").hidden = true;
+    var rejected = !!data.rejected;
+    var result = $("number-result");
+    var digits = data.digits || [];
+    result.classList.toggle("is-rejected", rejected);
+    $("number-label").textContent = rejected ? "No number recognised" : "Recognised number";
+    $("number-text").textContent = rejected ? "?" : data.text;
+    var reason = $("number-reason");
+    reason.hidden = !rejected;
+    reason.textContent = rejected ? "Rejected: " + (data.reason || "no number stands out") : "";
+    $("number-model-version").textContent = data.model_version || "–";
+
+    var overlay = $("number-overlay");
+    overlay.querySelectorAll(".number-box").forEach(function (box) { box.remove(); });
+    var img = $("number-image");
+    var drawBoxes = function () {
+      var width = img.naturalWidth, height = img.naturalHeight;
+      if (!width || !height) return;
+      digits.forEach(function (d) {
+        var box = document.createElement("div");
+        box.className = "number-box" + (d.digit === null ? " is-unsure" : "");
+        box.style.left = (100 * d.box[0] / width).toFixed(2) + "%";
+        box.style.top = (100 * d.box[1] / height).toFixed(2) + "%";
+        box.style.width = (100 * d.box[2] / width).toFixed(2) + "%";
+        box.style.height = (100 * d.box[3] / height).toFixed(2) + "%";
+        var label = document.createElement("span");
+        label.className = "number-box-digit";
+        label.textContent = d.digit === null ? "?" : String(d.digit);
+        box.appendChild(label);
+        overlay.appendChild(box);
+      });
+    };
+    img.onload = drawBoxes;
+    img.src = imageSrc || data.original_url || "";
+    img.hidden = !img.src;
+    if (img.complete && img.naturalWidth) drawBoxes();
+
+    var list = $("number-digits");
+    list.textContent = "";
+    digits.forEach(function (d) {
+      var item = document.createElement("li");
+      item.textContent = (d.digit === null ? "?" : String(d.digit)) + " ";
+      var share = document.createElement("span");
+      share.className = "muted";
+      share.textContent = percent(d.confidence);
+      item.appendChild(share);
+      list.appendChild(item);
+    });
+    result.hidden = false;
+    announce(rejected
+      ? "No number recognised. " + (data.reason || "")
+      : "Recognised number " + data.text + ", " + digits.length + " digits");
+  }
+
   function showResult(data) {
     clearError();
+    $("number-result").hidden = true;
     var rejected = !!data.rejected;
     var result = $("result");
     result.classList.toggle("is-rejected", rejected);
@@ -92,16 +160,17 @@
     if (value) announce("Recognising…");
   }
 
-  function post(body, isJson, onStored) {
+  function post(body, isJson, onStored, imageSrc) {
     if (busy) return;
     setBusy(true);
+    var current = mode();
     var headers = { "X-CSRFToken": csrfToken(), "Accept": "application/json" };
     if (isJson) headers["Content-Type"] = "application/json";
-    fetch(API_URL, { method: "POST", body: body, headers: headers, credentials: "same-origin" })
+    fetch(API_URLS[current], { method: "POST", body: body, headers: headers, credentials: "same-origin" })
       .then(function (response) {
         return response.json().catch(function () { return null; }).then(function (data) {
           if (response.ok && data) {
-            showResult(data);
+            if (current === "number") showNumber(data, imageSrc); else showResult(data);
             if (onStored) onStored(data);
           } else if (data && data.error) {
             showError(data.error);
@@ -117,7 +186,7 @@
   }
 
   function fileKey(file) {
-    return [file.name, file.size, file.lastModified, file.type].join("\n");
+    return [mode(), file.name, file.size, file.lastModified, file.type].join("\n");
   }
 
   function sendFile(file) {
@@ -127,15 +196,16 @@
     }
     var key = fileKey(file);
     if (recognised && recognised.key === key) {
-      showResult(recognised.data);
+      if (mode() === "number") showNumber(recognised.data, recognised.src); else showResult(recognised.data);
       announce("Already recognised " + file.name + ": " + statusBox.textContent);
       return;
     }
     var data = new FormData();
     data.append("file", file, file.name);
     data.append("source", "upload");
+    var src = mode() === "number" && window.URL ? URL.createObjectURL(file) : null;
     // Only a stored answer counts: after an error or a lost connection the button tries again.
-    post(data, false, function (answer) { recognised = { key: key, data: answer }; });
+    post(data, false, function (answer) { recognised = { key: key, data: answer, src: src }; }, src);
   }
 
   /* Upload: the form still works without JavaScript; with it, the API answers in place. */
@@ -180,7 +250,7 @@
     var last = null;
 
     var resetPen = function () {
-      ctx.lineWidth = canvas.width / 12;
+      ctx.lineWidth = canvas.height / 12;
       ctx.lineCap = "round";
       ctx.lineJoin = "round";
       ctx.strokeStyle = "#000";
@@ -239,11 +309,36 @@
     });
     $("recognise").addEventListener("click", function () {
       if (!inked) {
-        showError("Draw a digit on the canvas first.");
+        showError(mode() === "number" ? "Draw a number on the canvas first." : "Draw a digit on the canvas first.");
         return;
       }
-      post(JSON.stringify({ image: canvas.toDataURL("image/png"), source: "canvas" }), true);
+      var image = canvas.toDataURL("image/png");
+      post(JSON.stringify({ image: image, source: "canvas" }), true, null, image);
     });
+
+    /* The mode: a square canvas for one digit, a wide one for a number (resizing clears it). */
+    var applyMode = function () {
+      var current = mode();
+      var size = CANVAS_SIZES[current];
+      if (canvas.width !== size[0] || canvas.height !== size[1]) {
+        canvas.width = size[0];
+        canvas.height = size[1];
+        clearCanvas();
+      }
+      $("input-grid").classList.toggle("is-number", current === "number");
+      $("draw-heading").textContent = current === "number" ? "Draw a number" : "Draw a digit";
+      canvas.setAttribute("aria-label", current === "number" ? "Drawing area for a number" : "Drawing area for one digit");
+    };
+    document.querySelectorAll("input[name=mode]").forEach(function (radio) {
+      radio.addEventListener("change", function () {
+        applyMode();
+        clearError();
+        $("result").hidden = true;
+        $("number-result").hidden = true;
+        announce(mode() === "number" ? "Number mode: draw or upload several digits." : "Digit mode: draw or upload one digit.");
+      });
+    });
+    applyMode();
     /* Keyboard: Delete or Escape clears, Enter recognises when the canvas has focus. */
     canvas.tabIndex = 0;
     canvas.addEventListener("keydown", function (event) {

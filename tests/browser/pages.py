@@ -46,6 +46,28 @@ def draw_with_mouse(page: Page, digit: np.ndarray) -> None:
         page.mouse.up()
 
 
+def draw_number_with_mouse(page: Page, digits: list[np.ndarray]) -> None:
+    """Several digits side by side on the (wide) canvas, each in a square slot of its height."""
+    canvas = page.locator("#canvas")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    assert box is not None, "the canvas is not visible"
+    side = box["height"]
+    step = min(side * 0.8, box["width"] / max(len(digits), 1))
+    start = box["x"] + (box["width"] - step * len(digits)) / 2 - (side - step) / 2
+    for k, digit in enumerate(digits):
+        for line in scale_strokes(digit_strokes(digit), left=start + k * step, top=box["y"], width=side, height=side):
+            page.mouse.move(*line[0])
+            page.mouse.down()
+            for x, y in line[1:]:
+                page.mouse.move(x, y)
+            page.mouse.up()
+
+
+def is_read_response(response) -> bool:
+    return response.url.endswith("/api/read") and response.request.method == "POST"
+
+
 def draw_with_touch(page: Page, cdp: CDPSession, digit: np.ndarray) -> None:
     """A finger on a touch screen: CDP touch events, which the page receives as pointer events."""
     for line in canvas_strokes(page, digit):
