@@ -7,8 +7,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from recognizer.models import Prediction
-from recognizer.services import prediction_review, predictions_mark_correct
+from recognizer.models import Kind, Prediction
+from recognizer.services import prediction_review, prediction_review_number, predictions_mark_correct
 
 DIGIT_CHOICES = [(str(d), str(d)) for d in range(10)]
 
@@ -67,6 +67,20 @@ class TrueLabelForm(forms.Form):
     )
 
 
+class PredictionAdminForm(forms.ModelForm):
+    """A true number is digits only (or empty: not reviewed / not a number)."""
+
+    class Meta:
+        model = Prediction
+        fields = ["true_label", "true_text"]
+
+    def clean_true_text(self):
+        text = (self.cleaned_data.get("true_text") or "").strip()
+        if text and not (text.isascii() and text.isdigit()):
+            raise forms.ValidationError("Type the digits of the number, 0-9 only (e.g. 2026).")
+        return text
+
+
 def image_tag(url: str, *, size: int, alt: str, pixelated: bool = False):
     style = f"width:{size}px;height:{size}px;object-fit:contain;border:1px solid #ccc;"
     style += "image-rendering:pixelated;background:#000;" if pixelated else "background:#fff;"
@@ -122,13 +136,15 @@ class PredictionAdmin(admin.ModelAdmin):
         "confidence_percent",
         "rejected",
         "is_reviewed",
-        "true_label",
+        "true_answer",
+        "kind",
         "source",
         "model_version",
         "created",
     ]
     list_display_links = ["id", "answer"]
     list_filter = [
+        "kind",
         DigitFilter,
         "rejected",
         ReviewedFilter,
@@ -138,11 +154,13 @@ class PredictionAdmin(admin.ModelAdmin):
         ("created", admin.DateFieldListFilter),
     ]
     date_hierarchy = "created"
-    search_fields = ["original_name", "reason"]
-    search_help_text = "Search by id, file name or rejection reason."
+    search_fields = ["original_name", "reason", "text"]
+    search_help_text = "Search by id, file name, number read or rejection reason."
     list_select_related = ["model_version"]
     list_per_page = 50
     actions = ["mark_correct", "set_true_label"]
+    form = PredictionAdminForm
+    number_fields = ["images", "number_digits", "true_text", "answer", "confidence_percent", "rejected", "reason"]
     fields = [
         "images",
         "probability_chart",
@@ -161,7 +179,13 @@ class PredictionAdmin(admin.ModelAdmin):
         "reviewed_at",
         "timings",
     ]
-    readonly_fields = [f for f in fields if f != "true_label"]
+    readonly_fields = [f for f in fields if f != "true_label"] + ["number_digits"]
+
+    def get_fields(self, request, obj=None):
+        """A number is reviewed with its true text, a digit with its true label."""
+        if obj is not None and obj.kind == Kind.NUMBER:
+            return self.number_fields + [f for f in self.fields if f not in self.number_fields and f != "true_label"]
+        return self.fields
 
     def get_queryset(self, request):
         has_input = ExpressionWrapper(Q(model_input__isnull=False), output_field=BooleanField())
@@ -196,7 +220,35 @@ class PredictionAdmin(admin.ModelAdmin):
     def answer(self, obj):
         if obj.rejected:
             return format_html('<span title="{}">rejected</span>', obj.reason)
-        return obj.prediction
+        return obj.text if obj.kind == Kind.NUMBER else obj.prediction
+
+    @admin.display(description="true answer")
+    def true_answer(self, obj):
+        if obj.kind == Kind.NUMBER:
+            return obj.true_text or "–"
+        return "–" if obj.true_label is None else obj.get_true_label_display()
+
+    @admin.display(description="digits")
+    def number_digits(self, obj):
+        if not obj.digits:
+            return "–"
+        rows = format_html_join(
+            "",
+            "<tr><td><b>{}</b></td><td>{}%</td><td>{}</td></tr>",
+            (
+                (
+                    "?" if d["digit"] is None else d["digit"],
+                    f"{100.0 * d['confidence']:.1f}",
+                    " ".join(map(str, d["box"])),
+                )
+                for d in obj.digits
+            ),
+        )
+        return format_html(
+            '<table id="number-digits"><thead><tr><th>digit</th><th>confidence</th><th>box x y w h</th></tr></thead>'
+            "<tbody>{}</tbody></table>",
+            rows,
+        )
 
     @admin.display(description="confidence", ordering="confidence")
     def confidence_percent(self, obj):
@@ -251,6 +303,13 @@ class PredictionAdmin(admin.ModelAdmin):
     # --- saving and actions ----------------------------------------------------------
 
     def save_model(self, request, obj, form, change):
+        if obj.kind == Kind.NUMBER and "true_text" in form.changed_data:
+            if obj.true_text:
+                prediction_review_number(prediction=obj, true_text=obj.true_text, reviewer=request.user)
+            else:
+                obj.reviewed_by, obj.reviewed_at, obj.label_source = None, None, ""
+                obj.save(update_fields=["true_text", "reviewed_by", "reviewed_at", "label_source"])
+            return
         if "true_label" not in form.changed_data:
             return
         if obj.true_label is None:
