@@ -90,11 +90,13 @@ def mnist_number(
     slope: float = 0.0,
     height: int = 120,
     style: str = "paper",
+    marks: dict[int, str] | None = None,
 ) -> Image.Image:
     """MNIST sample digits written side by side, like a number. Each digit is cropped to
     its ink and scaled to `height` times its share in `heights` (default: all 1); they
     stand `gap` times `height` apart (negative: overlapping) on a baseline that rises by
-    `slope` per unit of width, with a margin of half the height around them."""
+    `slope` per unit of width, with a margin of half the height around them. `marks` puts
+    punctuation in the gap after digit k: "dot", "comma" or "dash" (give a gap of 0.4 or so)."""
     digits, _ = mnist_sample()
     heights = heights or [1.0] * len(indexes)
     glyphs = []
@@ -118,7 +120,40 @@ def mnist_number(
         region = ink[bottom - h : bottom, x : x + w]
         np.maximum(region, glyph, out=region)
         x += w + step
+        k = next(i for i, g in enumerate(glyphs) if g is glyph)
+        if marks and k in marks:
+            _mark(ink, marks[k], centre=x - step / 2, baseline=bottom, height=height)
     return styled(ink, style)
+
+
+def _mark(ink: np.ndarray, kind: str, *, centre: float, baseline: int, height: int) -> None:
+    """Punctuation drawn into an ink array: a dot or comma on the baseline, a dash at mid-height."""
+    canvas = Image.fromarray(ink)
+    pen = ImageDraw.Draw(canvas)
+    r = max(2, round(height * 0.06))
+    if kind == "dot":
+        pen.ellipse((centre - r, baseline - 2 * r, centre + r, baseline), fill=255)
+    elif kind == "comma":
+        pen.ellipse((centre - r, baseline - 2 * r, centre + r, baseline), fill=255)
+        pen.line((centre + r * 0.6, baseline - r, centre - r, baseline + 2.5 * r), fill=255, width=max(2, r))
+    elif kind == "dash":
+        y = baseline - height / 2
+        pen.line((centre - 2.5 * r, y, centre + 2.5 * r, y), fill=255, width=max(2, round(1.2 * r)))
+    else:
+        raise ValueError(kind)
+    ink[...] = np.asarray(canvas)
+
+
+def stroke_number(digits: list, *, side: int = 140, gap: float = 0.0, width: float = 0.05) -> Image.Image:
+    """Digits of STROKE_DIGITS (or lists of strokes) side by side, dark ink on white: each is
+    drawn in a square of `side` px (its strokes span the middle part of it), and the squares
+    overlap or spread by `gap` times side."""
+    step = max(1, round(side * (1 + gap) * 0.5))
+    ink = np.zeros((side, step * (len(digits) - 1) + side), dtype=np.uint8)
+    for k, digit in enumerate(digits):
+        region = ink[:, k * step : k * step + side]
+        np.maximum(region, np.asarray(ink_mask(digit, side=side, width=width)), out=region)
+    return styled(ink, "paper")
 
 
 def font_text(text: str, *, size: int = 100, style: str = "paper") -> Image.Image:

@@ -1,0 +1,173 @@
+"""vision.segment.read_number on rendered numbers: gaps, touching digits, broken strokes,
+slope, punctuation, words, pictures, empty images. MNIST test digits (tests/fixtures) and
+stroke-drawn digits; the shipped model classifies."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from recognizer.inference import DigitClassifier
+from recognizer.preprocess import decode_image
+from tests.images import encode, font_text, mnist_number, mnist_sample, stroke_number
+from vision.segment import read_number
+
+MODEL = Path(__file__).resolve().parents[2] / "models" / "default" / "model.tflite"
+
+# A 4 drawn in two strokes that do not touch: the bent part, then the upright.
+FOUR_IN_TWO = [[(0.32, 0.20), (0.30, 0.60), (0.55, 0.60)], [(0.63, 0.20), (0.63, 0.80)]]
+
+
+class CountingClassifier:
+    def __init__(self):
+        self.inner = DigitClassifier(MODEL)
+        self.num_classes = self.inner.num_classes
+        self.calls = 0
+
+    def classify(self, images):
+        self.calls += 1
+        return self.inner.classify(images)
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    return CountingClassifier()
+
+
+def read(image: Image.Image, classifier):
+    return read_number(decode_image(encode(image)), classifier)
+
+
+def label(indexes) -> str:
+    _, labels = mnist_sample()
+    return "".join(str(labels[i]) for i in indexes)
+
+
+NUMBERS = {
+    "close gaps": ([0, 1, 2, 3], {"gap": 0.15}),
+    "wide gaps": ([4, 5, 6], {"gap": 1.2}),
+    "slightly overlapping": ([3, 10, 11], {"gap": -0.04}),
+    "uneven heights": ([12, 13, 14, 15], {"heights": [1.0, 0.75, 0.9, 0.65]}),
+    "sloping up": ([16, 17, 18, 19, 20], {"slope": 0.12}),
+    "sloping down": ([21, 22, 23], {"slope": -0.1}),
+    "six digits": ([24, 25, 26, 27, 28, 29], {}),
+    "white on black": ([2, 7, 9], {"style": "dark"}),
+    "transparent canvas": ([5, 8, 1], {"style": "transparent"}),
+    "one digit": ([9], {}),
+}
+
+
+@pytest.mark.parametrize("case", list(NUMBERS))
+def test_mnist_digits_side_by_side_are_read_left_to_right(classifier, case):
+    indexes, options = NUMBERS[case]
+    reading = read(mnist_number(indexes, **options), classifier)
+    assert reading.text == label(indexes), (reading.reason, [(d.digit, d.confidence) for d in reading.digits])
+    assert not reading.rejected and reading.reason is None
+    lefts = [d.box[0] for d in reading.digits]
+    assert lefts == sorted(lefts)
+
+
+@pytest.mark.parametrize(
+    ("digits", "text", "gap"),
+    [
+        (["5", "7"], "57", 0.1),  # the 5's bar does not touch its body
+        ([FOUR_IN_TWO, "0"], "40", 0.1),  # a 4 in two strokes
+        (["7", FOUR_IN_TWO, "5"], "745", 0.1),
+    ],
+    ids=["bar of a 5", "4 in two strokes", "both in a row"],
+)
+def test_a_digit_in_several_strokes_is_one_digit(classifier, digits, text, gap):
+    reading = read(stroke_number(digits, gap=gap), classifier)
+    assert reading.text == text, (reading.reason, [(d.digit, d.box) for d in reading.digits])
+
+
+@pytest.mark.parametrize(
+    ("digits", "gap"),
+    [
+        (["0", "0"], -0.42),
+        (["0", "7"], -0.42),
+        (["4", "0"], -0.4),
+        (["0", "4"], -0.35),
+        (["0", "0", "0"], -0.45),
+        (["0", "4", "0"], -0.35),
+    ],
+    ids=["00", "07", "40", "04", "000", "040"],
+)
+def test_digits_that_touch_are_cut_apart(classifier, digits, gap):
+    image = stroke_number(digits, gap=gap)
+    ink = np.asarray(image) < 128
+    from scipy import ndimage
+
+    assert ndimage.label(ink)[1] == 1  # one connected blob: the digits do touch
+    reading = read(image, classifier)
+    assert reading.text == "".join(digits), (reading.reason, [(d.digit, d.box) for d in reading.digits])
+
+
+@pytest.mark.parametrize(
+    ("marks", "kind"),
+    [({1: "dot"}, "dot"), ({0: "comma"}, "comma"), ({1: "dash"}, "dash")],
+)
+def test_punctuation_is_skipped_and_reported(classifier, marks, kind):
+    indexes = [0, 1, 2, 3]
+    reading = read(mnist_number(indexes, gap=0.45, marks=marks), classifier)
+    assert reading.text == label(indexes), (reading.reason, reading.skipped)
+    assert [s.kind for s in reading.skipped] == [kind]
+
+
+def test_all_digits_are_classified_in_one_model_call(classifier):
+    before = classifier.calls
+    reading = read(mnist_number([24, 25, 26, 27, 28, 29]), classifier)
+    assert len(reading.digits) == 6
+    assert classifier.calls == before + 1
+
+
+def test_boxes_are_in_the_uploaded_images_pixels(classifier):
+    image = mnist_number([0, 1], height=120, gap=1.0)
+    big = image.resize((image.width * 3, image.height * 3))  # past the working size: boxes scale back
+    small_boxes = [d.box for d in read(image, classifier).digits]
+    big_boxes = [d.box for d in read(big, classifier).digits]
+    assert len(small_boxes) == len(big_boxes) == 2
+    for (x, y, w, h), (bx, by, bw, bh) in zip(small_boxes, big_boxes, strict=True):
+        assert abs(bx - 3 * x) <= 6 and abs(by - 3 * y) <= 6 and abs(bw - 3 * w) <= 8 and abs(bh - 3 * h) <= 8
+
+
+def picture() -> Image.Image:
+    image = Image.new("L", (400, 300), 255)
+    pen = ImageDraw.Draw(image)
+    rng = np.random.default_rng(0)
+    for _ in range(90):
+        x, y = rng.integers(0, 390), rng.integers(0, 290)
+        pen.ellipse((x, y, x + 8, y + 8), fill=0)
+    return image
+
+
+@pytest.mark.parametrize(
+    ("image", "fragment"),
+    [
+        (Image.new("L", (300, 100), 255), "no ink"),
+        (Image.new("RGBA", (300, 100), (0, 0, 0, 0)), "no ink"),
+        (font_text("hello"), "not a number"),
+        (font_text("Word"), ""),  # rejected: as a word, or for a letter that is no digit
+        (picture(), "not a number"),
+    ],
+    ids=["blank paper", "empty canvas", "hello", "Word", "dots everywhere"],
+)
+def test_what_is_not_a_number_is_rejected_with_the_reason(classifier, image, fragment):
+    reading = read(image, classifier)
+    assert reading.rejected and reading.text is None
+    assert fragment in reading.reason
+
+
+def test_an_unsure_digit_is_named_in_the_reason(classifier):
+    # A digit blurred into a blob among clear ones: the model cannot tell which it is.
+    image = mnist_number([0, 1, 2], gap=0.5)
+    ink = 255 - np.asarray(image)
+    blob = Image.new("L", (70, 110), 0)
+    ImageDraw.Draw(blob).ellipse((0, 0, 70, 110), fill=255)
+    ink = ink.copy()
+    left = image.width - 60 - 70
+    ink[60 : 60 + 110, left : left + 70] = np.maximum(ink[60 : 60 + 110, left : left + 70], np.asarray(blob))
+    reading = read(Image.fromarray(255 - ink), classifier)
+    assert reading.rejected and reading.text is None
+    assert "digit 3 of 3" in reading.reason, reading.reason
