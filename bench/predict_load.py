@@ -1,12 +1,17 @@
-"""Load benchmark: /api/predict through gunicorn against the earlier Flask + Keras approach.
+"""Load benchmark: /api/predict through gunicorn against the earlier Flask + Keras approach,
+and /api/read (a number) against /api/predict (one digit) on the same server.
 
     .venv/bin/python bench/predict_load.py [--clients 8] [--seconds 20] [--config env|embedded|sqlite-redis]
+        [--no-read]
     .venv/bin/python bench/predict_load.py --storage s3 --rounds 3 --skip-baseline
     .venv/bin/python bench/predict_load.py --metrics both --rounds 3 --skip-baseline
 
 Starts both servers on loopback, sends multipart PNG uploads of MNIST test digits from N
 client threads for a fixed time each, and prints requests per second, p50 and p99 latency,
-errors, and how many predictions were stored. Bounded in time; loopback only.
+errors, and how many predictions were stored (both runs). Then (unless --no-read) the same
+load on /api/read with 6-digit numbers of MNIST test digits (canvas-sized, about 790x240 px)
+and `read_cost_ratio`: /api/read's p50 latency over /api/predict's, and its rps ratio,
+measured in one run. Bounded in time; loopback only.
 
 --storage s3 stores the uploads in a bucket of an S3-compatible server started here (moto's
 standalone server, its own process), measured back to back with the local disk, --rounds
@@ -39,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 from PIL import Image  # noqa: E402
 
 from bench.configs import CONFIGS, config_env  # noqa: E402
-from tests.images import encode, mnist_sample, multipart, render  # noqa: E402
+from tests.images import encode, mnist_number, mnist_sample, multipart, render  # noqa: E402
 
 
 def free_port() -> int:
@@ -233,8 +238,9 @@ def original_read_elsewhere(env: dict, media_root: Path) -> bool:
     return out.returncode == 0 and int(out.stdout.strip().splitlines()[-1]) > 0
 
 
-def mnistsite_run(env: dict, options, bodies, run, *, s3_pid: int | None = None) -> dict:
-    """One gunicorn serving /api/predict under the load; its figures."""
+def mnistsite_run(env: dict, options, bodies, run, *, s3_pid: int | None = None, read: bool = False) -> dict:
+    """One gunicorn serving /api/predict under the load; its figures. With read, then
+    /api/read on 6-digit numbers on the same server, and the cost ratio of the two."""
     python_bin = Path(sys.executable).parent
     before = stored_predictions(env)
     port = free_port()
@@ -252,6 +258,15 @@ def mnistsite_run(env: dict, options, bodies, run, *, s3_pid: int | None = None)
         result["web_cpu_ms"] = 1000 * (children_cpu_seconds(web.pid) - web_cpu) / max(result["requests"], 1)
         if s3_pid:
             result["s3_server_cpu_ms"] = 1000 * (cpu_seconds(s3_pid) - server_cpu) / max(result["requests"], 1)
+        if read:
+            numbers = [multipart(encode(mnist_number([(k + j) % 30 for j in range(6)]))) for k in range(0, 30, 3)]
+            drive(port, "/api/read", numbers, options.clients, 2.0)
+            answer = run(port, "/api/read", numbers, options.clients, options.seconds)
+            result["read_6_digits"] = answer
+            result["read_cost_ratio"] = {
+                "p50": answer["p50_ms"] / result["p50_ms"] if answer["p50_ms"] and result["p50_ms"] else None,
+                "rps": result["rps"] / max(answer["rps"], 1e-9),
+            }
     finally:
         web.terminate()
         web.wait(timeout=30)
@@ -340,6 +355,7 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "4")))
     parser.add_argument("--baseline-workers", type=int, default=2)
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--no-read", action="store_true", help="Skip the /api/read run (6-digit numbers).")
     parser.add_argument("--json", type=Path, help="Also write the results to this file.")
     parser.add_argument(
         "--storage",
@@ -399,7 +415,10 @@ def main() -> None:
     elif options.metrics == "both":
         results["metrics"] = metrics_compare(env, options, bodies, run)
     else:
-        results["mnistsite"] = mnistsite_run(env, options, bodies, run)
+        results["mnistsite"] = mnistsite_run(env, options, bodies, run, read=not options.no_read)
+        for key in ("read_6_digits", "read_cost_ratio"):
+            if key in results["mnistsite"]:
+                results[key] = results["mnistsite"].pop(key)
 
     if not options.skip_baseline and "mnistsite" in results:
         port = free_port()

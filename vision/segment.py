@@ -60,6 +60,11 @@ SMALL_HEIGHT = 0.45
 #: 0 at WIDE: a digit that is merely wide is rarely two.
 CUT_COST = -1.0
 WIDE = 1.1
+#: An atom at least this share of its height wide may be two digits that touch anywhere:
+#: every cut point is tried. Below it, only cuts through a thin link (THIN_LINK).
+PAIR_WIDTH = 0.9
+#: In an atom that is not wide, a cut goes through at most this many stroke widths of ink.
+THIN_LINK = 1.5
 #: Log-score of one digit made of two digit-sized atoms side by side.
 MERGE_COST = -3.0
 #: Log-score added per digit: below 0 prefers fewer, surer digits.
@@ -211,6 +216,10 @@ def read_number(img: Image.Image, classifier: Classifier) -> NumberReading:
                 & strong[atom.top : atom.bottom, atom.left : atom.right]
             )
             cuts = _cut_points(mask, height=max(atom.height, 0.7 * digit_height))
+            if atom.width < PAIR_WIDTH * atom.height:
+                # Not wide: only a cut through little ink (where two digits touch) is worth
+                # asking the model about; a cut across a loop or a bar is not.
+                cuts = [x for x in cuts if mask[:, x].sum() <= THIN_LINK * stroke]
             valleys += [float(mask[:, x].sum()) for x in cuts]  # strong ink the cut goes through
         edges = [0, *cuts, atom.width]
         pieces += [_Slice(k, atom.left + a, atom.left + b) for a, b in zip(edges, edges[1:], strict=False)]
@@ -392,7 +401,7 @@ def _cut_points(mask: np.ndarray, *, height: float) -> list[int]:
             while hi < width - margin - 1 and proj[hi + 1] <= proj[x] + 1:
                 hi += 1
             candidates.append((smooth[x], (lo + hi + 1) // 2))
-    limit = max(2, int(math.ceil(width / (0.3 * height))) + 1)
+    limit = max(1, int(math.ceil(width / (0.45 * height))))  # about one cut per narrow digit
     cuts: list[int] = []
     peak = float(smooth.max()) if width else 0.0
     for value, x in sorted(candidates):
