@@ -262,8 +262,10 @@ def read_number(img: Image.Image, classifier: Classifier) -> NumberReading:
     usable = [k for k, p in enumerate(prepared) if p is not None and p.pixels is not None]
     if not usable:
         return _rejected("no ink found: only specks, no strokes", polarity=polarity, skipped=skipped)
-    probs = np.zeros((len(runs), classifier_classes(classifier, prepared, usable)), dtype=np.float64)
-    probs[usable] = classifier.classify(np.stack([prepared[k].pixels for k in usable]))
+    # ONE model call for every candidate digit of the image.
+    found_probs = classifier.classify(np.stack([prepared[k].pixels for k in usable]))
+    probs = np.zeros((len(runs), found_probs.shape[1]), dtype=np.float64)
+    probs[usable] = found_probs
 
     # Best partition of the slices into runs: the product of digit probabilities, times a
     # prior against cutting an atom that is not wide (a cut) and against joining two
@@ -331,14 +333,10 @@ def read_number(img: Image.Image, classifier: Classifier) -> NumberReading:
     return NumberReading(text, digits, reason is not None, reason, skipped, polarity)
 
 
-def classifier_classes(classifier: Classifier, prepared: list, usable: list[int]) -> int:
-    return int(getattr(classifier, "num_classes", 11))
-
-
 def _doubt(digits: list[DigitReading]) -> str | None:
     """Why the digits are not a number, or None when they are."""
     unsure = [k for k, d in enumerate(digits) if d.digit is None]
-    not_digit = [k for k in unsure if d_not_digit(digits[k])]
+    not_digit = [k for k in unsure if _not_digit(digits[k])]
     if len(not_digit) * 3 >= len(digits) + 1 or len(unsure) * 2 > len(digits):
         return "not a number: the image looks like a word or a picture, not digits"
     if unsure:
@@ -348,7 +346,7 @@ def _doubt(digits: list[DigitReading]) -> str | None:
     return None
 
 
-def d_not_digit(d: DigitReading) -> bool:
+def _not_digit(d: DigitReading) -> bool:
     return d.reason is not None and d.reason.startswith("not a digit")
 
 
@@ -401,7 +399,7 @@ def _cut_points(mask: np.ndarray, *, height: float) -> list[int]:
             while hi < width - margin - 1 and proj[hi + 1] <= proj[x] + 1:
                 hi += 1
             candidates.append((smooth[x], (lo + hi + 1) // 2))
-    limit = max(1, int(math.ceil(width / (0.45 * height))))  # about one cut per narrow digit
+    limit = max(1, int(math.ceil(width / (0.35 * height))))  # about one cut per narrow digit
     cuts: list[int] = []
     peak = float(smooth.max()) if width else 0.0
     for value, x in sorted(candidates):
