@@ -37,7 +37,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from recognizer.inference import decide_rows
+from recognizer.inference import NO_DIGIT_THRESHOLD, decide_rows
 from recognizer.preprocess import Preprocessed, _finish_crop, _stroke_width, find_ink
 
 __all__ = ["DigitReading", "NumberReading", "Skipped", "read_number"]
@@ -347,7 +347,7 @@ def _doubt(digits: list[DigitReading]) -> str | None:
 
 
 def _not_digit(d: DigitReading) -> bool:
-    return d.reason is not None and d.reason.startswith("not a digit")
+    return d.digit is None and d.no_digit_prob >= NO_DIGIT_THRESHOLD
 
 
 def _rejected(reason: str, *, polarity: str | None, skipped: list[Skipped] | None = None) -> NumberReading:
