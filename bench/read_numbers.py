@@ -20,8 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from recognizer.inference import DigitClassifier  # noqa: E402
-from recognizer.preprocess import ImageDecodeError, decode_image  # noqa: E402
+from vision.decode import ImageDecodeError, decode_image  # noqa: E402
+from vision.infer import DigitClassifier  # noqa: E402
 from vision.segment import read_number  # noqa: E402
 
 

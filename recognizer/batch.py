@@ -58,8 +58,8 @@ from recognizer.batch_sources import (
     zip_manifest,
 )
 from recognizer.models import BatchChunk, BatchJob, Kind, LabelSource, Prediction
-from recognizer.serving import served_model
 from recognizer.services import number_fields
+from recognizer.serving import served_model
 from vision.decode import ImageDecodeError, decode_image, pixels_to_uint8
 from vision.infer import decide_rows
 from vision.preprocess import Preprocessed

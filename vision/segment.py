@@ -37,8 +37,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from recognizer.inference import NO_DIGIT_THRESHOLD, decide_rows
-from recognizer.preprocess import Preprocessed, _finish_crop, _stroke_width, find_ink
+from vision.infer import NO_DIGIT_THRESHOLD, decide_rows
+from vision.preprocess import Preprocessed, _finish_crop, _stroke_width, find_ink
 
 __all__ = ["DigitReading", "NumberReading", "Skipped", "read_number"]
 

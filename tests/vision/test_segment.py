@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from recognizer.inference import DigitClassifier
-from recognizer.preprocess import decode_image
 from tests.images import encode, font_text, mnist_number, mnist_sample, stroke_number
+from vision.decode import decode_image
+from vision.infer import DigitClassifier
 from vision.segment import read_number
 
 MODEL = Path(__file__).resolve().parents[2] / "models" / "default" / "model.tflite"
