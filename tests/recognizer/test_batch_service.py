@@ -170,7 +170,8 @@ def test_command_reads_an_idx_file_and_the_labels_beside_it(served_default_model
             (tmp_path / (name + suffix)).write_bytes(gzip.compress((tmp_path / name).read_bytes()))
             (tmp_path / name).unlink()
     _, summary = run_command(str(tmp_path / f"t10k-images-idx3-ubyte{suffix}"), "--sync", "--json")
-    assert set(summary) == {"id", "status", "total", "succeeded", "failed", "images_per_second", "accuracy"}
+    assert set(summary) == {"id", "mode", "status", "total", "succeeded", "failed", "images_per_second", "accuracy"}
+    assert summary["mode"] == "digit"
     assert summary["status"] == "succeeded" and summary["total"] == 30 and summary["failed"] == 0
     assert summary["accuracy"] is not None
     job = BatchJob.objects.get(pk=summary["id"])
