@@ -197,6 +197,8 @@ SPECTACULAR_SETTINGS = {
         "PartStateEnum": ["ok", "unavailable"],
         # /api/predict's source, in its multipart and its JSON body alike.
         "PredictSourceEnum": "recognizer.serializers.PREDICT_SOURCES",
+        # What is read: a prediction's kind and a batch job's mode.
+        "KindEnum": "recognizer.models.Kind",
     },
 }
 
