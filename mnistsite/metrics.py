@@ -201,13 +201,20 @@ def batch_stages_observe(*, preprocess_seconds: float, inference_seconds: float)
     m.inference_seconds.labels("batch").observe(inference_seconds)
 
 
+def _row_answer(row: dict) -> int | str | None:
+    """A row's digit, or "number" for a number read (rows of a batch job in number mode)."""
+    if row.get("kind") == "number":
+        return None if row.get("rejected") else "number"
+    return row.get("prediction")
+
+
 def batch_chunk_record(*, rows: Iterable[dict], model_version: str, seconds: float) -> None:
     """A chunk's rows, once committed (the chunk's Prediction rows as dicts, mnistsite.bulk)."""
     if not enabled():
         return
     m = site_metrics()
     tally = Tally(
-        (_outcome(digit=row.get("prediction"), error=row.get("error", "")), reason_category(row.get("reason")))
+        (_outcome(digit=_row_answer(row), error=row.get("error", "")), reason_category(row.get("reason")))
         for row in rows
     )
     failed = 0

@@ -270,3 +270,18 @@ def test_a_training_job_that_fails_is_counted_once(client):
     after = scrape(client)
     assert after.value("mnistsite_training_jobs_finished_total", status="failed") == before + 1
     assert after.value("mnistsite_training_jobs", status="failed") == 1
+
+
+def test_a_number_read_counts_as_the_outcome_number(client, served_default_model):
+    from tests.images import encode, mnist_number
+
+    before = scrape(client)
+    data = encode(mnist_number([0, 1, 2]))
+    answer = client.post("/api/read", {"file": SimpleUploadedFile("n.png", data, content_type="image/png")}).json()
+    assert answer["text"] is not None
+    after = scrape(client)
+    version = served_default_model.version
+    moved = after.value("mnistsite_predictions_total", outcome="number", source="api", model_version=version)
+    assert (
+        moved - before.value("mnistsite_predictions_total", outcome="number", source="api", model_version=version) == 1
+    )
