@@ -243,7 +243,13 @@ WORKER_SWEEPS = [
     "recognizer.batch.batch_jobs_recover",
     "training.services.training_jobs_reap",
     "training.services.training_jobs_resend",
+    "recognizer.field.field_scores_refresh",
 ]
+# The active version's field-test scores are recomputed when the reviews changed, at most this often.
+FIELD_SCORES_REFRESH_SECONDS = env.float("FIELD_SCORES_REFRESH_SECONDS", default=60.0)
+# Where a training job gets the field set (reviewed predictions) from: training does not import
+# recognizer, so whoever starts a job reaches the snapshot writer through this setting.
+FIELD_SET_SNAPSHOT = "recognizer.field.field_set_snapshot"
 # A queued training job not taken this long after it was sent, while a training worker is idle, is sent again.
 TRAINING_RESEND_SECONDS = env.float("TRAINING_RESEND_SECONDS", default=120.0)
 # A running training job touches its row every 10 s; one silent this long whose worker no longer beats failed.

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vision.calibration import expected_calibration_error
 from vision.decode import ImageDecodeError
 from vision.preprocess import Preprocessed, preprocess_bytes
 
@@ -34,6 +35,7 @@ __all__ = [
 ]
 
 NON_DIGIT_LABELS = frozenset({"none", ""})
+NOT_A_DIGIT = 10
 
 #: Quality targets of the project (fractions).
 TARGETS = {
@@ -92,12 +94,16 @@ def evaluate_directory(
     items = _read_labels(Path(labels_csv))
 
     pending: list[tuple[_Item, np.ndarray]] = []
+    seen_probs: list[np.ndarray] = []
+    seen_labels: list[int] = []
 
     def flush() -> None:
         if not pending:
             return
         batch = np.stack([p for _, p in pending]).astype(np.float32)
         probs = np.asarray(classify(batch))
+        seen_probs.append(probs)
+        seen_labels.extend(NOT_A_DIGIT if item.label is None else item.label for item, _ in pending)
         for (item, _), row in zip(pending, probs, strict=True):
             item.predicted = decide(row)
             if item.predicted is None:
@@ -121,9 +127,20 @@ def evaluate_directory(
     scenarios: dict[str, list[_Item]] = {}
     for item in items:
         scenarios.setdefault(item.scenario, []).append(item)
+    calibration = None
+    if seen_probs and np.concatenate(seen_probs).shape[1] > NOT_A_DIGIT:
+        # Over the images the model saw (11 classes; a non-digit's true class is 10).
+        all_probs, all_labels = np.concatenate(seen_probs), np.asarray(seen_labels)
+        calibration = {
+            "images": len(all_labels),
+            "ece": expected_calibration_error(all_probs, all_labels),
+            "mean_confidence": float(all_probs.max(axis=1).mean()),
+            "top_accuracy": float(np.mean(all_probs.argmax(axis=1) == all_labels)),
+        }
     return {
         "scenarios": [_row(name, group) for name, group in scenarios.items()],
         "overall": _row("overall", items),
+        "calibration": calibration,
         "items": [
             {
                 "file": i.file,

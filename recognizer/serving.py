@@ -55,11 +55,12 @@ def served_model() -> ServedModel:
             _served is not None
             and _served.version.pk == version.pk
             and _served.version.tflite_path == version.tflite_path
+            and _served.version.temperature == version.temperature
         ):
             return _served
         try:
             path = model_version_file(version=version)
-            classifier = DigitClassifier(path)
+            classifier = DigitClassifier(path, temperature=version.temperature)
         except (ModelFetchError, ModelLoadError) as exc:
             _last_error = str(exc)
             logger.error("cannot load model version %s: %s", version.version, exc)

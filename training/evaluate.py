@@ -142,3 +142,60 @@ def plots_write(
     )
     plot_misclassified(output_dir / "misclassified.png", np.asarray(images).reshape(-1, 28, 28), labels, predicted)
     plot_training_curves(output_dir / "training_curves.png", history)
+
+
+NOT_A_DIGIT = DIGITS  # the model's eleventh class; a reviewed "not a digit" is labelled 10
+
+
+def _field_row(predicted: np.ndarray, labels: np.ndarray) -> dict:
+    digits = labels < NOT_A_DIGIT
+    n_digits, n_none = int(digits.sum()), int((~digits).sum())
+    right = int(np.sum(predicted[digits] == labels[digits]))
+    rejected = int(np.sum(predicted[digits] < 0))
+    none_rejected = int(np.sum(predicted[~digits] < 0))
+    correct = right + none_rejected
+    return {
+        "n": int(len(labels)),
+        "accuracy": correct / len(labels) if len(labels) else None,
+        "digits": n_digits,
+        "digit_accuracy": right / n_digits if n_digits else None,
+        "false_rejections": rejected,
+        "false_rejection_rate": rejected / n_digits if n_digits else None,
+        "not_a_digit": n_none,
+        "not_a_digit_recall": none_rejected / n_none if n_none else None,
+    }
+
+
+def field_scores_build(*, probabilities: np.ndarray, predicted: np.ndarray, labels: np.ndarray, sources) -> dict:
+    """Scores on reviewed uploads. ``predicted``: the decision rule's digit, or -1 for a
+    rejection; ``labels``: 0-9 or 10 (not a digit). ``accuracy`` counts a digit read right
+    and a non-digit rejected as correct (the gate compares it); a rejected digit is a false
+    rejection and counts as wrong in ``digit_accuracy``. ECE on the (calibrated) probabilities."""
+    from vision.calibration import expected_calibration_error
+
+    predicted = np.asarray(predicted, dtype=np.int64)
+    labels = np.asarray(labels, dtype=np.int64)
+    sources = np.asarray(list(sources), dtype=object)
+    scores = _field_row(predicted, labels)
+    scores["ece"] = expected_calibration_error(probabilities, labels) if len(labels) else None
+    scores["by_source"] = {
+        str(source): _field_row(predicted[sources == source], labels[sources == source])
+        for source in sorted(set(sources.tolist()))
+    }
+    return scores
+
+
+def field_scores_of(*, tflite_path: Path, temperature: float, x: np.ndarray, labels: np.ndarray, sources) -> dict:
+    """A model as served (LiteRT, its temperature, the decision rule) scored on reviewed inputs
+    (uint8 (N, 28, 28)): field_scores_build's dict."""
+    from vision.infer import decide_rows
+    from training.export import tflite_predict
+    from vision.calibration import temperature_apply
+
+    if len(x):
+        raw = tflite_predict(tflite_path, (np.asarray(x, np.float32) / 255.0)[..., None])
+        probs = temperature_apply(raw, temperature)
+    else:
+        probs = np.zeros((0, DIGITS + 1), np.float32)
+    predicted = [-1 if d.digit is None else d.digit for d in decide_rows(probs)] if len(probs) else []
+    return field_scores_build(probabilities=probs, predicted=np.asarray(predicted), labels=labels, sources=sources)

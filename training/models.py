@@ -115,6 +115,13 @@ class ModelVersion(models.Model):
     is_active = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
     activated = models.DateTimeField(null=True, blank=True)
+    temperature = models.FloatField(
+        default=1.0, help_text="Calibration: serving uses softmax(log(p) / T) (fitted at export; 1 = none)."
+    )
+    field_scores = models.JSONField(
+        default=dict, blank=True, help_text="Scores on the field-test set of reviewed uploads, with its size and when."
+    )
+    activation_note = models.TextField(blank=True, help_text="Why the activation gate did or did not activate it.")
 
     class Meta:
         ordering = ["-created"]

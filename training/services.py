@@ -21,13 +21,14 @@ from mnistsite.objectstore import (
     object_tree_put,
 )
 from training import progress as phases
+from training.gate import GateDecision, activation_decide
 from training.models import ModelVersion, TrainingJob
 
 logger = logging.getLogger(__name__)
 
 
 class ActivationRefused(Exception):
-    """A new version does not beat the active one on the test set."""
+    """The activation gate keeps the active version (training.gate)."""
 
 
 class ModelFetchError(Exception):
@@ -53,6 +54,7 @@ def model_version_register(
     if object_storage_enabled() and directory != Path(settings.DEFAULT_MODEL_DIR).resolve():
         storage_prefix = f"models/{version}"
         object_tree_put(directory=directory, prefix=storage_prefix)
+    temperature = (metrics.get("calibration") or {}).get("temperature") or 1.0
     return ModelVersion.objects.create(
         version=version,
         architecture=metrics.get("architecture", "unknown"),
@@ -64,6 +66,22 @@ def model_version_register(
         sha256=sha256,
         storage_prefix=storage_prefix,
         training_job=training_job,
+        temperature=float(temperature),
+    )
+
+
+def activation_gate(*, version: ModelVersion, active: ModelVersion | None) -> GateDecision:
+    """The gate's decision from the stored scores. Field scores are compared only when both
+    versions were scored on the same field-test set (the same key)."""
+    ours = version.field_scores or {}
+    theirs = (active.field_scores or {}) if active is not None else {}
+    same = bool(ours.get("key")) and ours.get("key") == theirs.get("key")
+    return activation_decide(
+        candidate_mnist=version.accuracy,
+        active_mnist=active.accuracy if active is not None else None,
+        candidate_field=ours.get("accuracy") if same else None,
+        active_field=theirs.get("accuracy") if same else None,
+        field_test_size=max(ours.get("n") or 0, theirs.get("n") or 0),
     )
 
 
@@ -89,21 +107,29 @@ def model_version_file(*, version: ModelVersion) -> Path:
 
 
 def model_version_activate(*, version: ModelVersion, force: bool = False) -> ModelVersion:
-    """Make `version` the one served. Without force it must beat the active one's test accuracy."""
+    """Make `version` the one served when the activation gate lets it (training.gate), or
+    with force (staff). The gate's reason is recorded on the version either way."""
     with transaction.atomic():
         active = ModelVersion.objects.select_for_update().filter(is_active=True).first()
         if active is not None and active.pk == version.pk:
             return version
-        if active is not None and not force and version.accuracy <= active.accuracy:
-            raise ActivationRefused(
-                f"{version.version} ({version.accuracy:.4f}) does not beat the active "
-                f"{active.version} ({active.accuracy:.4f}); use force to activate it anyway"
+        decision = activation_gate(version=version, active=active)
+        if not decision.activate and not force:
+            note = f"not activated: {decision.reason}"
+        else:
+            note = ("forced by staff; the gate said: " if force and not decision.activate else "activated: ") + (
+                decision.reason
             )
-        ModelVersion.objects.filter(is_active=True).update(is_active=False)
-        version.is_active = True
-        version.activated = timezone.now()
-        version.save(update_fields=["is_active", "activated"])
-    logger.info("model version %s is now active", version.version)
+            ModelVersion.objects.filter(is_active=True).update(is_active=False)
+            version.is_active = True
+            version.activated = timezone.now()
+        version.activation_note = note
+        version.save(update_fields=["is_active", "activated", "activation_note"])
+    if not version.is_active:
+        raise ActivationRefused(
+            f"{version.version} stays inactive ({decision.reason}); use force to activate it anyway"
+        )
+    logger.info("model version %s is now active (%s)", version.version, note)
     return version
 
 
@@ -143,19 +169,39 @@ def training_job_create(
     requested_by=None,
     command: str = "",
     queue: bool = True,
+    with_reviews: bool = False,
 ) -> TrainingJob:
     """Record a training job and, unless queue is off (in-process training), queue it on
-    the training queue once the row is committed."""
+    the training queue once the row is committed.
+
+    The field set (reviewed predictions) travels as a snapshot file named in the params:
+    its field-test part scores the new version for the activation gate, and with
+    ``with_reviews`` its field-train part is trained on. The preset ``finetune`` starts
+    from the active version's model.keras.
+    """
     from mnistsite.health import broker_require
+    from training.train import PRESETS
 
     if queue:
         broker_require()
+    init_model = None
+    if PRESETS.get(preset, {}).get("init") == "active":
+        active = ModelVersion.objects.filter(is_active=True).first() or model_version_ensure_default()
+        if active is None or not active.keras_path or not Path(active.keras_path).is_file():
+            raise TrainingNotPossible(f"the {preset} preset starts from the active version's model.keras: none")
+        init_model = active.keras_path
+    field_set = field_set_snapshot()  # file I/O: before the transaction
+    if with_reviews and not (field_set and field_set["train"]):
+        raise TrainingNotPossible("--with-reviews: no reviewed predictions in field-train yet")
     params = {
         "epochs": epochs,
         "batch_size": batch_size,
         "seed": seed,
         "architecture": architecture,
         "command": command,
+        "with_reviews": with_reviews,
+        "field_set": field_set,
+        "init_model": init_model,
     }
     with transaction.atomic():
         job = TrainingJob.objects.create(
@@ -167,6 +213,20 @@ def training_job_create(
         if queue:
             transaction.on_commit(lambda: training_job_send(job_id=job.pk))
     return job
+
+
+class TrainingNotPossible(ValueError):
+    """The job asks for what is not there (no reviews to train on, no weights to start from)."""
+
+
+def field_set_snapshot() -> dict | None:
+    """The field set's snapshot from settings.FIELD_SET_SNAPSHOT ({"path", "train", "test",
+    "key_test"}, or None when nothing is reviewed). A setting, because the writer lives in
+    recognizer, which training does not import."""
+    from django.utils.module_loading import import_string
+
+    path = getattr(settings, "FIELD_SET_SNAPSHOT", "")
+    return import_string(path)() if path else None
 
 
 def training_job_send(*, job_id: int) -> None:
@@ -354,6 +414,9 @@ def training_job_run(*, job_id: int, worker: str = "") -> TrainingJob:
             on_progress=writer.state.report,
             command=params.get("command") or f"manage.py train_model --preset {job.preset}",
             version=version_name,
+            field_set=Path(params["field_set"]["path"]) if params.get("field_set") else None,
+            with_reviews=bool(params.get("with_reviews")),
+            init_model=Path(params["init_model"]) if params.get("init_model") else None,
         )
         finished = True
     except BaseException as exc:  # an interrupt or a worker's shutdown ends the job too
@@ -392,6 +455,9 @@ def _training_job_end_succeeded(*, job: TrainingJob, output_dir: Path, version_n
     # that stays a person's decision. Registering reads metrics.json, so it happens before
     # the transaction below (no file I/O inside a transaction).
     version = model_version_register(directory=output_dir, version=version_name, training_job=job)
+    field_set = (job.params or {}).get("field_set")
+    if field_set and field_set.get("test"):
+        _field_scores_for_gate(version=version, snapshot=Path(field_set["path"]), key=field_set["key_test"])
     with transaction.atomic():
         current = TrainingJob.objects.select_for_update().get(pk=job.pk)
         lines = [f"test accuracy {metrics['accuracy']:.4f}; registered {version.version}"]
@@ -422,6 +488,32 @@ def _training_job_end_succeeded(*, job: TrainingJob, output_dir: Path, version_n
         current.log_tail = _log_tail(current.log_tail, *lines)
         current.save()
     return current
+
+
+def _field_scores_for_gate(*, version: ModelVersion, snapshot: Path, key: str) -> None:
+    """Score the new version, and the active one, on the job's field-test snapshot: the gate
+    compares them on the same set. A snapshot that cannot be read leaves the scores as they
+    are (the gate then refuses: not both scored on one set)."""
+    import numpy as np
+
+    from training.evaluate import field_scores_of
+
+    try:
+        with np.load(snapshot) as data:
+            x, y, sources = data["x_test"], data["y_test"], data["source_test"]
+    except (OSError, KeyError, ValueError) as exc:
+        logger.warning("field set %s unreadable (%s): the new version is not scored on it", snapshot, exc)
+        return
+    computed = timezone.now().isoformat()
+    versions = [version] + list(ModelVersion.objects.filter(is_active=True).exclude(pk=version.pk))
+    for each in versions:
+        if each.pk != version.pk and (each.field_scores or {}).get("key") == key:
+            continue  # already scored on this set
+        scores = field_scores_of(
+            tflite_path=Path(each.tflite_path), temperature=each.temperature, x=x, labels=y, sources=sources
+        )
+        each.field_scores = {**scores, "key": key, "computed": computed}
+        ModelVersion.objects.filter(pk=each.pk).update(field_scores=each.field_scores)
 
 
 def training_job_fail(*, job_id: int, error: str) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from training import datasets
+from training import calibrate, datasets
 from training import progress as phases
 from training.architectures import NUM_CLASSES, architecture_build
 from training.data import load_mnist, mnist_checksums
@@ -55,6 +55,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train_size": 2000,
         "extras_fraction": 0.01,
         "augment": _AUGMENT,
+        "calibration_holdout": 200,
+        "calibration_extras": 0.0,
+        "field_share": 0.15,
     },
     # Development: about 2 minutes, >= 0.99 on the MNIST test set.
     "quick": {
@@ -70,6 +73,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train_size": None,
         "extras_fraction": 1.0,
         "augment": _AUGMENT,
+        "calibration_holdout": 2000,
+        "calibration_extras": 0.1,
+        "field_share": 0.15,
     },
     # The served model: >= 0.997 on the MNIST test set, < 30 minutes on 2 CPU cores.
     "final": {
@@ -85,6 +91,29 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train_size": None,
         "extras_fraction": 1.0,
         "augment": _AUGMENT,
+        "calibration_holdout": 2000,
+        "calibration_extras": 0.1,
+        "field_share": 0.15,
+    },
+    # The active version's weights, a few minutes more: a low learning rate over a sample of
+    # MNIST, the generated images and (with reviews) the oversampled field-train set.
+    "finetune": {
+        "architecture": "complex_cnn",
+        "model_options": {"width": 32, "dropout": 0.3},
+        "init": "active",
+        "epochs": 2,
+        "batch_size": 128,
+        "lr": 2e-4,
+        "warmup_epochs": 0.0,
+        "weight_decay": 0.02,
+        "label_smoothing": 0.1,
+        "ema_momentum": None,
+        "train_size": 20000,
+        "extras_fraction": 0.3,
+        "augment": _AUGMENT,
+        "calibration_holdout": 2000,
+        "calibration_extras": 0.1,
+        "field_share": 0.15,
     },
 }
 EXTRAS_SEED = 42  # generated images are fixed data, independent of the training seed
@@ -280,6 +309,9 @@ def train(
     version: str = "",
     train_size: int | None = None,
     cache_dir: Path | None = None,
+    field_set: Path | None = None,
+    with_reviews: bool = False,
+    init_model: Path | None = None,
 ) -> dict:
     """Train, evaluate and export a model into ``output_dir``; return the metrics.
 
@@ -287,6 +319,11 @@ def train(
     (generated images) defaults to ``generated/`` next to ``mnist_dir``.
     ``on_progress(**fields)`` hears the phase (training.progress) and how far it got,
     often (every batch): it must be cheap.
+
+    ``field_set``: a snapshot of reviewed predictions (recognizer.field); with
+    ``with_reviews`` its field-train part joins the training data (datasets.field_mix), and
+    it always joins the calibration set. ``init_model``: a .keras file to start from
+    (preset finetune) instead of new weights.
     """
     why_not = training_unavailable()
     if why_not:
@@ -309,6 +346,14 @@ def train(
     # shows as such and not as loading TensorFlow.
     report(phase=phases.FETCHING, message=f"MNIST into {mnist_dir}")
     x_mnist, y_mnist, x_test, y_test = load_mnist(mnist_dir, on_progress=fetch_progress(phases.FETCHING))
+    # Kept out of training for the temperature fit (calibrate.holdout_split: the same images every run).
+    kept, held = calibrate.holdout_split(len(x_mnist), params.get("calibration_holdout") or 0)
+    x_held, y_held = x_mnist[held], y_mnist[held]
+    x_mnist, y_mnist = x_mnist[kept], y_mnist[kept]
+    field_x = field_y = None
+    if field_set is not None:
+        with np.load(field_set) as snapshot:
+            field_x, field_y = snapshot["x_train"], snapshot["y_train"]
     if params["train_size"]:
         pick = np.random.default_rng(seed).permutation(len(x_mnist))[: params["train_size"]]
         x_mnist, y_mnist = x_mnist[pick], y_mnist[pick]
@@ -322,8 +367,17 @@ def train(
         counts=counts,
         on_progress=fetch_progress(phases.GENERATING),
     )
+    field_images = 0
+    if with_reviews and field_x is not None and len(field_x):
+        x_train, y_train, field_images = datasets.field_mix(
+            x=x_train, y=y_train, field_x=field_x, field_y=field_y, share=params["field_share"], seed=seed
+        )
     logger.info(
-        "training on %d images (%d MNIST, %d generated)", len(x_train), len(x_mnist), len(x_train) - len(x_mnist)
+        "training on %d images (%d MNIST, %d field-train with repeats, %d generated)",
+        len(x_train),
+        len(x_mnist),
+        field_images,
+        len(x_train) - len(x_mnist) - field_images,
     )
     x_val = (x_test.astype(np.float32) / 255.0)[..., None]
 
@@ -334,8 +388,12 @@ def train(
     from training import evaluate, export
 
     keras.utils.set_random_seed(seed)
-    report(message=f"building {params['architecture']}")
-    model = architecture_build(params["architecture"], **params["model_options"])
+    if init_model is not None:
+        report(message=f"loading {Path(init_model).name} to start from")
+        model = keras.models.load_model(init_model, compile=False)
+    else:
+        report(message=f"building {params['architecture']}")
+        model = architecture_build(params["architecture"], **params["model_options"])
     steps_per_epoch = math.ceil(len(x_train) / params["batch_size"])
     model_compile(
         model,
@@ -368,12 +426,27 @@ def train(
     )
     fit_seconds = time.monotonic() - fit_started
 
-    report(phase=phases.EXPORTING, message="predicting the MNIST test set", step=0, steps=4)
+    report(phase=phases.EXPORTING, message="predicting the MNIST test set", step=0, steps=5)
     probabilities = model.predict(x_val, batch_size=1000, verbose=0)
     report(message="exporting model.keras and model.tflite", step=1)
     paths = export.model_export(model, output_dir)
     report(message="checking that TFLite agrees with Keras", step=2)
     parity = export.check_parity(model, paths["tflite"], x_val)
+    report(message="fitting the temperature on held-out images", step=3)
+    x_cal, y_cal = calibrate.calibration_set_build(
+        x_holdout=x_held,
+        y_holdout=y_held,
+        cache_dir=cache_dir,
+        extras_fraction=params.get("calibration_extras") or 0.0,
+        field_x=field_x,
+        field_y=field_y,
+    )
+    calibration = calibrate.model_calibrate(tflite_path=paths["tflite"], x=x_cal, y=y_cal)
+    calibration["fit_set"] = (
+        f"{len(y_held)} MNIST training images kept out of training, "
+        f"{len(y_cal) - len(y_held) - (len(field_y) if field_y is not None else 0)} rendered uploads, "
+        f"{len(field_y) if field_y is not None else 0} field-train reviews"
+    )
     metrics = evaluate.metrics_build(
         probabilities=probabilities,
         labels=y_test,
@@ -388,7 +461,11 @@ def train(
             "param_count": int(model.count_params()),
             "train_images": int(len(x_train)),
             "train_mnist_images": int(len(x_mnist)),
-            "train_generated_images": int(len(x_train) - len(x_mnist)),
+            "train_generated_images": int(len(x_train) - len(x_mnist) - field_images),
+            "train_field_images": int(field_images),
+            "with_reviews": bool(with_reviews),
+            "init_model": str(init_model) if init_model else None,
+            "calibration": calibration,
             "validation": "MNIST test set, monitoring only (no early stopping or model selection)",
             "data_sha256": mnist_checksums(mnist_dir),
             "fit_seconds": round(fit_seconds, 1),
@@ -399,11 +476,11 @@ def train(
             "keras": keras.__version__,
         },
     )
-    report(message="writing the reports", step=3)
+    report(message="writing the reports", step=4)
     evaluate.plots_write(
         output_dir, probabilities=probabilities, labels=y_test, images=x_test, history=history, metrics=metrics
     )
-    report(step=4)
+    report(step=5)
     metrics["wall_seconds"] = round(time.monotonic() - started, 1)
     evaluate.metrics_write(output_dir, metrics)
     logger.info("test accuracy %.4f in %.0f s; wrote %s", metrics["accuracy"], metrics["wall_seconds"], output_dir)

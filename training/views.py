@@ -134,6 +134,71 @@ def per_class_rows(metrics: dict) -> list[dict]:
 
 
 OTHER_METRIC_SKIP = {"precision", "recall", "confusion_matrix", "history"}
+SVG_SIDE = 120  # the reliability diagram's plot square, in SVG units
+
+
+def calibration_view(metrics: dict) -> dict | None:
+    """Temperature, ECE before/after and the reliability diagram (bars: accuracy per bin of
+    calibrated confidence; the diagonal is perfect calibration), from metrics.json's "calibration"."""
+    report = metrics.get("calibration")
+    if not isinstance(report, dict) or "temperature" not in report:
+        return None
+    bins = [b for b in report.get("reliability") or [] if isinstance(b, dict)]
+    width = SVG_SIDE / max(1, len(bins))
+    bars = []
+    for i, b in enumerate(bins):
+        if not b.get("count"):
+            continue
+        height = SVG_SIDE * float(b["accuracy"])
+        bars.append(
+            {
+                "x": round(i * width, 2),
+                "y": round(SVG_SIDE - height, 2),
+                "width": round(width - 1, 2),
+                "height": round(height, 2),
+                "title": f"{b['low']:.2f}-{b['high']:.2f}: {b['count']} images, confidence "
+                f"{b['confidence']:.3f}, right {b['accuracy']:.3f}",
+            }
+        )
+    return {
+        "temperature": f"{report['temperature']:.3f}",
+        "ece_before": number(report.get("ece_before")),
+        "ece": number(report.get("ece")),
+        "images": number(report.get("images")),
+        "fit_set": report.get("fit_set", ""),
+        "bins": [b for b in bins if b.get("count")],
+        "bars": bars,
+        "side": SVG_SIDE,
+    }
+
+
+def field_view(scores: dict) -> dict | None:
+    """The version's field-test scores for display (None when never scored)."""
+    if not isinstance(scores, dict) or "n" not in scores:
+        return None
+    by_source = scores.get("by_source") if isinstance(scores.get("by_source"), dict) else {}
+    return {
+        "n": scores["n"],
+        "accuracy": percent(scores.get("accuracy")),
+        "digit_accuracy": percent(scores.get("digit_accuracy")),
+        "digits": scores.get("digits"),
+        "false_rejections": scores.get("false_rejections"),
+        "not_a_digit": scores.get("not_a_digit"),
+        "not_a_digit_recall": percent(scores.get("not_a_digit_recall")),
+        "ece": number(scores.get("ece")),
+        "computed": (scores.get("computed") or "")[:16].replace("T", " "),
+        "sources": [
+            {
+                "name": name,
+                "n": row.get("n"),
+                "accuracy": percent(row.get("accuracy")),
+                "digit_accuracy": percent(row.get("digit_accuracy")),
+                "false_rejections": row.get("false_rejections"),
+                "not_a_digit_recall": percent(row.get("not_a_digit_recall")),
+            }
+            for name, row in sorted(by_source.items())
+        ],
+    }
 
 
 def version_view(version: ModelVersion) -> dict:
@@ -159,6 +224,8 @@ def version_view(version: ModelVersion) -> dict:
         "per_class": per_class_rows(metrics),
         "reports": reports,
         "metrics": {key: number(value) for key, value in sorted(others.items())},
+        "calibration": calibration_view(metrics),
+        "field": field_view(version.field_scores),
     }
 
 

@@ -10,10 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
+from vision.calibration import temperature_apply
+
 NO_DIGIT_CLASS = 10
-# Rejection thresholds, calibrated on rendered uploads (see README "Quality").
+# Rejection thresholds on calibrated probabilities (the version's temperature applied,
+# vision.calibration): answer with a digit only when it is more likely right than wrong,
+# and the image is more likely a digit than not.
 NO_DIGIT_THRESHOLD = 0.5
-MIN_DIGIT_CONFIDENCE = 0.4
+MIN_DIGIT_CONFIDENCE = 0.5
 
 
 class ModelLoadError(RuntimeError):
@@ -21,12 +25,14 @@ class ModelLoadError(RuntimeError):
 
 
 class DigitClassifier:
-    """One LiteRT interpreter; resized to each batch size it is called with."""
+    """One LiteRT interpreter; resized to each batch size it is called with. ``temperature``
+    (the version's, fitted at export) calibrates the probabilities it returns."""
 
-    def __init__(self, path: Path, *, num_threads: int = 1):
+    def __init__(self, path: Path, *, num_threads: int = 1, temperature: float = 1.0):
         from ai_edge_litert.interpreter import Interpreter
 
         self.path = Path(path)
+        self.temperature = float(temperature)
         if not self.path.is_file():
             raise ModelLoadError(f"model file not found: {self.path}")
         try:
@@ -53,7 +59,8 @@ class DigitClassifier:
                 self._batch_size = len(batch)
             self._interpreter.set_tensor(self._input["index"], batch)
             self._interpreter.invoke()
-            return self._interpreter.get_tensor(self._output["index"]).copy()
+            probs = self._interpreter.get_tensor(self._output["index"]).copy()
+        return temperature_apply(probs, self.temperature)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,11 @@ class Command(BaseCommand):
         parser.add_argument("directory", type=Path)
         parser.add_argument("--labels", type=Path, help="Labels CSV (default: DIRECTORY/labels.csv).")
         parser.add_argument("--model", type=Path, help="A .tflite file (default: the active model version).")
+        parser.add_argument(
+            "--temperature",
+            type=float,
+            help="Calibration T (default: the version's; with --model, its metrics.json's; 1 = uncalibrated).",
+        )
         parser.add_argument("--json", type=Path, help="Also write the numbers and every item's outcome here.")
         parser.add_argument("--errors", action="store_true", help="List the images that were not read right.")
 
@@ -23,11 +28,17 @@ class Command(BaseCommand):
         labels = labels or directory / "labels.csv"
         if not labels.is_file():
             raise CommandError(f"no labels file at {labels}")
+        temperature = options["temperature"]
         if model is not None:
-            classifier, name = DigitClassifier(model), str(model)
+            if temperature is None:
+                temperature = model_file_temperature(model)
+            classifier, name = DigitClassifier(model, temperature=temperature), str(model)
         else:
             served = served_model()
             classifier, name = served.classifier, served.version.version
+            if temperature is not None:
+                classifier = DigitClassifier(served.version.tflite_path, temperature=temperature)
+        name += f" (T = {classifier.temperature:.3f})"
         result = evaluate_directory(
             directory, labels, classifier.classify, decide=lambda row: decide(row).digit, batch_size=256
         )
@@ -40,7 +51,22 @@ class Command(BaseCommand):
                         f"{item['file']} {item['scenario']}: label {item['label']} -> {item['predicted']}"
                         + (f" ({item['reason']})" if item["reason"] else "")
                     )
+        if result["calibration"]:
+            c = result["calibration"]
+            self.stdout.write(
+                f"\ncalibration: ECE {c['ece']:.4f} over {c['images']} images "
+                f"(mean confidence {c['mean_confidence']:.1%}, top choice right {c['top_accuracy']:.1%})"
+            )
         missed = missed_targets(result)
         self.stdout.write("\ntargets: " + ("all met" if not missed else "; ".join(missed)))
         if json_path is not None:
             json_path.write_text(json.dumps(result, indent=2))
+
+
+def model_file_temperature(model: Path) -> float:
+    """T from the metrics.json next to a .tflite file (1 when there is none)."""
+    try:
+        metrics = json.loads((model.parent / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return 1.0
+    return float((metrics.get("calibration") or {}).get("temperature") or 1.0)
