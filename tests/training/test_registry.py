@@ -77,3 +77,33 @@ def test_a_corrupt_model_keeps_the_previous_one_served(served_default_model, tmp
     assert status["model_loaded"] is True
     assert "not a valid LiteRT model" in status["error"]
     served_model_reset()
+
+
+def test_the_gate_records_why_it_refused_and_why_staff_forced(served_default_model, tmp_path, settings):
+    worse = copy_model(settings.DEFAULT_MODEL_DIR, tmp_path / "worse", accuracy=0.99, version="worse")
+    with pytest.raises(ActivationRefused):
+        model_version_activate(version=worse)
+    worse.refresh_from_db()
+    assert worse.activation_note.startswith("not activated: MNIST 0.9900 vs 0.9975")
+    model_version_activate(version=worse, force=True)
+    worse.refresh_from_db()
+    assert worse.is_active and worse.activation_note.startswith("forced by staff")
+
+
+def test_the_gate_refuses_a_version_lower_on_the_same_field_test(served_default_model, tmp_path, settings):
+    field = {"key": "set-1", "n": 96, "accuracy": 0.90}
+    ModelVersion.objects.filter(pk=served_default_model.pk).update(field_scores=field)
+    candidate = copy_model(settings.DEFAULT_MODEL_DIR, tmp_path / "c", accuracy=0.9980, version="c")
+    candidate.field_scores = {**field, "accuracy": 0.89}
+    with pytest.raises(ActivationRefused, match="lower on the field"):
+        model_version_activate(version=candidate)
+    candidate.field_scores = {**field, "accuracy": 0.95}
+    model_version_activate(version=candidate)
+    candidate.refresh_from_db()
+    assert candidate.is_active and "field-test 0.9500 vs 0.9000" in candidate.activation_note
+
+
+def test_a_version_registers_its_fitted_temperature(tmp_path, settings, db):
+    version = copy_model(settings.DEFAULT_MODEL_DIR, tmp_path / "t", accuracy=0.99, version="t")
+    shipped = json.loads((settings.DEFAULT_MODEL_DIR / "metrics.json").read_text())
+    assert version.temperature == pytest.approx(shipped["calibration"]["temperature"]) != 1.0

@@ -111,3 +111,45 @@ def test_augmentation_keeps_shape_range_and_most_of_the_ink():
     assert x.min() >= 0.0 and x.max() <= 1.0
     ink = x.reshape(16, -1).sum(axis=1) / (12 * 4)
     assert np.all(ink > 0.5) and np.all(ink < 2.0)
+
+
+def field_snapshot(path, *, n: int = 40):
+    """A field set as recognizer.field writes it: MNIST sample digits and noise as "not a digit"."""
+    from tests.images import mnist_sample
+
+    images, labels = mnist_sample()
+    rng = np.random.default_rng(3)
+    x = np.concatenate([images[: n - 10], rng.integers(0, 256, (10, 28, 28))]).astype(np.uint8)
+    y = np.concatenate([labels[: n - 10], np.full(10, 10)]).astype(np.uint8)
+    np.savez(
+        path,
+        x_train=x[:-8], y_train=y[:-8], source_train=np.full(n - 8, "api"), id_train=np.arange(n - 8),
+        x_test=x[-8:], y_test=y[-8:], source_test=np.full(8, "api"), id_test=np.arange(n - 8, n),
+        key_test=np.asarray("k"),
+    )  # fmt: skip
+    return path
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_finetune_starts_from_the_given_weights_and_trains_on_field_train(tmp_path, monkeypatch):
+    # The finetune recipe on a tiny budget: 1 epoch over 1,000 MNIST images and the reviews, no generated images.
+    small = {"train_size": 1000, "extras_fraction": 0.0, "calibration_extras": 0.0, "calibration_holdout": 300}
+    monkeypatch.setitem(PRESETS, "finetune", {**PRESETS["finetune"], **small, "epochs": 1})
+    default = ROOT / "models" / "default"
+    metrics = train(
+        preset="finetune",
+        output_dir=tmp_path / "out",
+        mnist_dir=ROOT / "data" / "mnist",
+        cache_dir=tmp_path / "cache",
+        field_set=field_snapshot(tmp_path / "field.npz"),
+        with_reviews=True,
+        init_model=default / "model.keras",
+    )
+    assert metrics["init_model"] == str(default / "model.keras")
+    assert metrics["accuracy"] >= 0.99  # new weights would read a few hundred steps' worth: far less
+    assert metrics["train_field_images"] >= 32 and metrics["with_reviews"] is True
+    calibration = metrics["calibration"]
+    assert calibration["images"] == 300 + 32  # the held-out digits and field-train
+    assert 0.05 < calibration["temperature"] < 5.0 and calibration["nll"] <= calibration["nll_before"] + 1e-9
+    assert (tmp_path / "out" / "model.tflite").stat().st_size > 0

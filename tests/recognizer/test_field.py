@@ -1,0 +1,120 @@
+"""The field set: reviewed predictions, split 80/20 by id, scored per version."""
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+
+from recognizer import field
+from recognizer.models import NOT_A_DIGIT, LabelSource, Prediction
+from recognizer.services import prediction_review
+from tests.images import mnist_sample
+from training.evaluate import field_scores_build
+
+
+def test_the_split_is_deterministic_and_puts_about_a_fifth_in_field_test():
+    sides = [field.field_side(pk) for pk in range(1, 10001)]
+    assert sides == [field.field_side(pk) for pk in range(1, 10001)]
+    assert 0.18 < sides.count(field.TEST) / len(sides) < 0.22
+
+
+def test_the_split_does_not_follow_runs_of_ids():
+    # id % 5 would put every fifth upload of a run in field-test; a hash does not.
+    tests = [pk for pk in range(1, 2001) if field.field_side(pk) == field.TEST]
+    assert {pk % 5 for pk in tests} == {0, 1, 2, 3, 4}
+
+
+@pytest.fixture
+def reviewer(django_user_model):
+    return django_user_model.objects.create_user("rev", password="pw-unused-1", is_staff=True)
+
+
+def reviewed_rows(reviewer, *, copies: int = 2, source: str = Prediction.Source.API):
+    """The 30 MNIST sample digits (`copies` times) and 6 noise images, each reviewed with its true label."""
+    images, labels = mnist_sample()
+    rng = np.random.default_rng(0)
+    rows = []
+    for _ in range(copies):
+        for image, label in zip(images, labels, strict=True):
+            rows.append((image.astype(np.uint8), int(label)))
+    for _ in range(6):
+        rows.append((rng.integers(0, 256, (28, 28), dtype=np.uint8), NOT_A_DIGIT))
+    made = []
+    for pixels, label in rows:
+        p = Prediction.objects.create(source=source, model_input=pixels.tobytes(), probs=[], prediction=None)
+        made.append(prediction_review(prediction=p, true_label=label, reviewer=reviewer))
+    return made
+
+
+@pytest.mark.django_db
+def test_the_field_set_is_reviews_with_an_input_only(reviewer):
+    reviewed = reviewed_rows(reviewer, copies=1)
+    Prediction.objects.create(source="batch", model_input=bytes(784), true_label=3, label_source=LabelSource.BATCH)
+    no_input = Prediction.objects.create(source="api", model_input=None)
+    prediction_review(prediction=no_input, true_label=NOT_A_DIGIT, reviewer=reviewer)  # a file that was not read
+    Prediction.objects.create(source="api", model_input=bytes(784))  # not reviewed
+    assert set(field.field_set_queryset().values_list("pk", flat=True)) == {p.pk for p in reviewed}
+
+
+@pytest.mark.django_db
+def test_the_snapshot_holds_both_sides_with_labels_and_sources(reviewer, tmp_path):
+    rows = {p.pk: p for p in reviewed_rows(reviewer)}
+    info = field.field_set_snapshot(directory=tmp_path)
+    assert info["train"] + info["test"] == len(rows) and info["test"] > 0
+    with np.load(info["path"]) as data:
+        for side in (field.TRAIN, field.TEST):
+            ids = data[f"id_{side}"]
+            assert all(field.field_side(int(pk)) == side for pk in ids)
+            assert [rows[int(pk)].true_label for pk in ids] == data[f"y_{side}"].tolist()
+            assert data[f"x_{side}"].shape == (len(ids), 28, 28) and data[f"x_{side}"].dtype == np.uint8
+            assert set(data[f"source_{side}"].tolist()) == {"api"}
+    assert field.field_set_snapshot(directory=tmp_path)["path"] == info["path"]  # same set, same file
+
+
+@pytest.mark.django_db
+def test_no_reviews_no_snapshot(tmp_path):
+    assert field.field_set_snapshot(directory=tmp_path) is None
+
+
+def test_field_scores_count_digits_rejections_and_not_a_digit_by_source():
+    labels = np.array([1, 2, 3, 4, NOT_A_DIGIT, NOT_A_DIGIT])
+    predicted = np.array([1, 2, -1, 5, -1, 7])  # right, right, falsely rejected, wrong, rejected, read as a 7
+    sources = ["api", "api", "api", "canvas", "canvas", "canvas"]
+    probs = np.eye(11)[[1, 2, 3, 5, 10, 7]]
+    scores = field_scores_build(probabilities=probs, predicted=predicted, labels=labels, sources=sources)
+    assert scores["n"] == 6 and scores["digits"] == 4 and scores["not_a_digit"] == 2
+    assert scores["digit_accuracy"] == 0.5 and scores["false_rejections"] == 1
+    assert scores["not_a_digit_recall"] == 0.5 and scores["accuracy"] == 3 / 6
+    assert scores["by_source"]["api"]["digit_accuracy"] == 2 / 3
+    assert scores["by_source"]["canvas"]["not_a_digit_recall"] == 0.5
+    assert scores["by_source"]["canvas"]["false_rejections"] == 0
+
+
+@pytest.mark.django_db
+def test_the_active_version_is_scored_on_field_test(reviewer, served_default_model):
+    reviewed_rows(reviewer)
+    field.field_scores_update(versions=[served_default_model])
+    scores = served_default_model.field_scores
+    served_default_model.refresh_from_db()
+    assert served_default_model.field_scores == scores
+    assert scores["n"] == len(field.field_set_labels()[field.TEST]) > 0
+    assert scores["digit_accuracy"] >= 0.8  # clean MNIST digits
+    assert scores["key"] == field.field_set_key(field.field_set_labels()[field.TEST]) and scores["computed"]
+
+
+@pytest.mark.django_db
+def test_the_sweep_rescores_when_field_test_changed_only(reviewer, served_default_model, settings, monkeypatch):
+    settings.FIELD_SCORES_REFRESH_SECONDS = 0
+    rows = reviewed_rows(reviewer)
+    assert field.field_scores_refresh() is True
+    assert field.field_scores_refresh() is False  # nothing changed: no work
+    in_test = next(p for p in rows if field.field_side(p.pk) == field.TEST)
+    prediction_review(prediction=in_test, true_label=(in_test.true_label + 1) % 10, reviewer=reviewer)
+    assert field.field_scores_refresh() is True
+
+
+@pytest.mark.django_db
+def test_evaluate_field_prints_the_scores(reviewer, served_default_model, capsys):
+    reviewed_rows(reviewer)
+    call_command("evaluate_field")
+    out = capsys.readouterr().out
+    assert "field-test" in out and served_default_model.version in out and "api:" in out

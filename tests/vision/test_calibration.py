@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+
+from vision.calibration import (
+    calibration_report,
+    expected_calibration_error,
+    reliability_bins,
+    temperature_apply,
+    temperature_fit,
+)
+
+
+def synthetic(*, temperature: float, n: int = 4000, classes: int = 11, seed: int = 0):
+    """Labels drawn from calibrated probabilities, then shown at ``temperature``: T > 1
+    makes them under-confident (like label smoothing), T < 1 over-confident."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 3.0, size=(n, classes))
+    true = np.exp(logits - logits.max(axis=1, keepdims=True))
+    true /= true.sum(axis=1, keepdims=True)
+    labels = np.array([rng.choice(classes, p=row) for row in true])
+    return temperature_apply(true, temperature), labels
+
+
+@pytest.mark.parametrize("shown_at", [2.0, 0.5], ids=["under-confident", "over-confident"])
+def test_the_fitted_temperature_undoes_the_distortion_and_lowers_ece(shown_at):
+    probs, labels = synthetic(temperature=shown_at)
+    fitted = temperature_fit(probs, labels)
+    assert fitted == pytest.approx(1.0 / shown_at, rel=0.15)
+    before = expected_calibration_error(probs, labels)
+    after = expected_calibration_error(temperature_apply(probs, fitted), labels)
+    assert before > 0.05 and after < 0.03 and after < before / 3
+
+
+def test_a_temperature_keeps_the_ranking():
+    probs, _ = synthetic(temperature=1.0, n=200)
+    for t in (0.3, 1.7):
+        assert (temperature_apply(probs, t).argmax(axis=1) == probs.argmax(axis=1)).all()
+        assert np.allclose(temperature_apply(probs, t).sum(axis=1), 1.0)
+
+
+def test_temperature_one_returns_the_probabilities_unchanged():
+    probs = np.array([[0.7, 0.2, 0.1]], dtype=np.float32)
+    assert temperature_apply(probs, 1.0) is probs
+
+
+def test_reliability_bins_count_every_image_once_and_put_certainty_in_the_last_bin():
+    probs = np.array([[1.0, 0.0], [0.55, 0.45], [0.05, 0.95]])
+    labels = np.array([0, 1, 1])
+    table = reliability_bins(probs, labels, bins=10)
+    assert sum(row["count"] for row in table) == 3
+    assert table[-1]["count"] == 2 and table[-1]["accuracy"] == 1.0
+    assert table[5]["count"] == 1 and table[5]["accuracy"] == 0.0
+
+
+def test_the_report_holds_t_and_ece_before_and_after():
+    probs, labels = synthetic(temperature=2.0, n=1000)
+    report = calibration_report(probs, labels, temperature=0.5)
+    assert report["temperature"] == 0.5 and report["images"] == 1000
+    assert report["ece"] < report["ece_before"] and report["nll"] < report["nll_before"]
+    assert len(report["reliability"]) == 15
