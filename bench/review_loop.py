@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
     answers = [upload(client, data, f"item {i}") for i, (data, _) in enumerate(population)]
     before_version = ModelVersion.objects.get(is_active=True)
 
-    user = get_user_model().objects.create_user("loop-reviewer", password="unused-x9", is_staff=True)
+    user = get_user_model().objects.create_user("loop-reviewer", is_staff=True)  # no password: no login
     staff = APIClient()
     staff.force_authenticate(user)
     staff.user = user
