@@ -106,12 +106,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "init": "active",
         "epochs": 2,
         "batch_size": 128,
-        "lr": 3e-4,
+        "lr": 1e-4,
         "warmup_epochs": 0.0,
         "weight_decay": 0.02,
         "label_smoothing": 0.1,
-        "ema_momentum": None,
-        "train_size": 12000,
+        "ema_momentum": 0.99,
+        "train_size": 16000,
         "extras_fraction": 0.1,
         "augment": _AUGMENT,
         "calibration_holdout": 2000,
@@ -394,6 +394,11 @@ def train(
     if init_model is not None:
         report(message=f"loading {Path(init_model).name} to start from")
         model = keras.models.load_model(init_model, compile=False)
+        # Keep the normalisation statistics of the model we start from: a few hundred steps
+        # over a mix with new kinds of images would move them away from MNIST's.
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.trainable = False
     else:
         report(message=f"building {params['architecture']}")
         model = architecture_build(params["architecture"], **params["model_options"])
