@@ -5,7 +5,7 @@ and field-test (20%) with a hash of the id, so a prediction stays on its side of
 whatever else is reviewed, deleted or relabelled. Training never imports this module: a
 training job receives the set as an ``.npz`` snapshot whose path travels in its params
 (``field_set_snapshot``, reached through settings.FIELD_SET_SNAPSHOT). Every version is
-scored on field-test (``field_scores_compute``); the workers' sweep rescores the active
+scored on field-test (``field_scores_update``); the workers' sweep rescores the active
 version when the set changed (``field_scores_refresh``).
 """
 
@@ -18,8 +18,6 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
-from django.utils import timezone
 
 from recognizer.models import LabelSource, Prediction
 
@@ -103,36 +101,21 @@ def field_set_snapshot(*, directory: Path | None = None) -> dict | None:
     return {"path": str(path), "train": n_train, "test": n_test, "key_test": str(arrays["key_test"])}
 
 
-def field_scores_compute(*, version, arrays: dict[str, np.ndarray]) -> dict:
-    """Score ``version`` (a ModelVersion) on field-test, as served: its temperature and the decision rule."""
-    from training.evaluate import field_scores_of
-
-    scores = field_scores_of(
-        tflite_path=Path(version.tflite_path),
-        temperature=version.temperature,
-        x=arrays["x_test"],
-        labels=arrays["y_test"],
-        sources=arrays["source_test"],
-    )
-    return {**scores, "key": str(arrays["key_test"]), "computed": timezone.now().isoformat()}
-
-
-def field_scores_store(*, version, scores: dict) -> None:
-    from training.models import ModelVersion
-
-    with transaction.atomic():
-        ModelVersion.objects.filter(pk=version.pk).update(field_scores=scores)
-    version.field_scores = scores
-
-
 def field_scores_update(*, versions) -> int:
     """Recompute and store the field scores of ``versions`` on the current field-test set."""
+    from training.services import model_version_field_scores
+
     arrays = field_set_arrays()
     done = 0
     for version in versions:
         started = time.monotonic()
-        scores = field_scores_compute(version=version, arrays=arrays)
-        field_scores_store(version=version, scores=scores)
+        scores = model_version_field_scores(
+            version=version,
+            x=arrays["x_test"],
+            labels=arrays["y_test"],
+            sources=arrays["source_test"],
+            key=str(arrays["key_test"]),
+        )
         logger.info(
             "field scores of %s on %d reviewed: accuracy %s (%.1f s)",
             version.version,

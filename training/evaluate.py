@@ -188,14 +188,8 @@ def field_scores_build(*, probabilities: np.ndarray, predicted: np.ndarray, labe
 def field_scores_of(*, tflite_path: Path, temperature: float, x: np.ndarray, labels: np.ndarray, sources) -> dict:
     """A model as served (LiteRT, its temperature, the decision rule) scored on reviewed inputs
     (uint8 (N, 28, 28)): field_scores_build's dict."""
-    from vision.infer import decide_rows
-    from training.export import tflite_predict
-    from vision.calibration import temperature_apply
+    from vision.infer import DigitClassifier, decide_rows
 
-    if len(x):
-        raw = tflite_predict(tflite_path, (np.asarray(x, np.float32) / 255.0)[..., None])
-        probs = temperature_apply(raw, temperature)
-    else:
-        probs = np.zeros((0, DIGITS + 1), np.float32)
+    probs = DigitClassifier(tflite_path, temperature=temperature).classify(np.asarray(x, np.float32) / 255.0)
     predicted = [-1 if d.digit is None else d.digit for d in decide_rows(probs)] if len(probs) else []
     return field_scores_build(probabilities=probs, predicted=np.asarray(predicted), labels=labels, sources=sources)

@@ -490,13 +490,25 @@ def _training_job_end_succeeded(*, job: TrainingJob, output_dir: Path, version_n
     return current
 
 
+def model_version_field_scores(*, version: ModelVersion, x, labels, sources, key: str) -> dict:
+    """Score `version` on field-test arrays (uint8 inputs, labels 0-10, sources) as it is
+    served, and store the scores with the set's key and the time on the version."""
+    from training.evaluate import field_scores_of
+
+    scores = field_scores_of(
+        tflite_path=Path(version.tflite_path), temperature=version.temperature, x=x, labels=labels, sources=sources
+    )
+    scores = {**scores, "key": key, "computed": timezone.now().isoformat()}
+    ModelVersion.objects.filter(pk=version.pk).update(field_scores=scores)
+    version.field_scores = scores
+    return scores
+
+
 def _field_scores_for_gate(*, version: ModelVersion, snapshot: Path, key: str) -> None:
     """Score the new version, and the active one, on the job's field-test snapshot: the gate
     compares them on the same set. A snapshot that cannot be read leaves the scores as they
     are (the gate then refuses: not both scored on one set)."""
     import numpy as np
-
-    from training.evaluate import field_scores_of
 
     try:
         with np.load(snapshot) as data:
@@ -504,16 +516,11 @@ def _field_scores_for_gate(*, version: ModelVersion, snapshot: Path, key: str) -
     except (OSError, KeyError, ValueError) as exc:
         logger.warning("field set %s unreadable (%s): the new version is not scored on it", snapshot, exc)
         return
-    computed = timezone.now().isoformat()
     versions = [version] + list(ModelVersion.objects.filter(is_active=True).exclude(pk=version.pk))
     for each in versions:
         if each.pk != version.pk and (each.field_scores or {}).get("key") == key:
             continue  # already scored on this set
-        scores = field_scores_of(
-            tflite_path=Path(each.tflite_path), temperature=each.temperature, x=x, labels=y, sources=sources
-        )
-        each.field_scores = {**scores, "key": key, "computed": computed}
-        ModelVersion.objects.filter(pk=each.pk).update(field_scores=each.field_scores)
+        model_version_field_scores(version=each, x=x, labels=y, sources=sources, key=key)
 
 
 def training_job_fail(*, job_id: int, error: str) -> None:

@@ -15,7 +15,9 @@ def row(**probs) -> np.ndarray:
     ("probs", "digit", "reason"),
     [
         (row(d7=0.97, d1=0.03), 7, None),
-        (row(d3=0.45, d8=0.40, none=0.15), 3, None),
+        (row(d3=0.55, d8=0.35, none=0.10), 3, None),
+        # Calibrated: a top digit at 0.45 is more likely wrong than right.
+        (row(d3=0.45, d8=0.40, none=0.15), None, "not sure"),
         (row(d2=0.2, none=0.8), None, "not a digit"),
         (row(d4=0.3, d9=0.3, d1=0.3, none=0.1), None, "not sure"),
     ],
@@ -49,3 +51,15 @@ def test_classifier_takes_any_batch_size(settings):
         assert out.shape == (size, 11)
         assert np.allclose(out.sum(axis=1), 1.0, atol=1e-4)
     assert classifier.classify(np.zeros((0, 28, 28))).shape == (0, 11)
+
+
+def test_the_classifier_applies_its_temperature(tmp_path):
+    from pathlib import Path
+
+    model = Path(__file__).resolve().parents[2] / "models" / "default" / "model.tflite"
+    x = np.zeros((2, 28, 28), np.float32)
+    x[:, 8:20, 13:15] = 1.0  # a stroke: a 1
+    raw = DigitClassifier(model).classify(x)
+    sharp = DigitClassifier(model, temperature=0.5).classify(x)
+    assert (sharp.argmax(axis=1) == raw.argmax(axis=1)).all()
+    assert (sharp.max(axis=1) > raw.max(axis=1)).all()

@@ -31,6 +31,7 @@ print("ok", len(sys.argv) - 1)
 
 def test_the_vision_layers_are_the_ones_documented():
     assert VISION_MODULES == [
+        "vision.calibration",
         "vision.decode",
         "vision.idx",
         "vision.infer",
