@@ -496,7 +496,11 @@ def model_version_field_scores(*, version: ModelVersion, x, labels, sources, key
     from training.evaluate import field_scores_of
 
     scores = field_scores_of(
-        tflite_path=Path(version.tflite_path), temperature=version.temperature, x=x, labels=labels, sources=sources
+        tflite_path=model_version_file(version=version),
+        temperature=version.temperature,
+        x=x,
+        labels=labels,
+        sources=sources,
     )
     scores = {**scores, "key": key, "computed": timezone.now().isoformat()}
     ModelVersion.objects.filter(pk=version.pk).update(field_scores=scores)
