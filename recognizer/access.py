@@ -19,7 +19,7 @@ IMAGE_URL_NAMES = {"input": "prediction-input-png-signed", "original": "predicti
 
 
 def predictions_visible(request) -> QuerySet[Prediction]:
-    queryset = Prediction.objects.select_related("model_version")
+    queryset = Prediction.objects.select_related("model_version", "reviewed_by")
     user = request.user
     if user.is_authenticated and user.is_staff:
         return queryset

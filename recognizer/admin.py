@@ -2,13 +2,20 @@
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import BooleanField, Count, ExpressionWrapper, F, Q
+from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from recognizer.models import Kind, Prediction
-from recognizer.services import prediction_review, prediction_review_number, predictions_mark_correct
+from recognizer.models import TRUE_LABEL_CHOICES, Kind, LabelSource, Prediction
+from recognizer.selectors import CORRECT, predictions_accuracy_summary
+from recognizer.services import (
+    prediction_label_clear,
+    prediction_review,
+    prediction_review_number,
+    predictions_mark_correct,
+    predictions_review,
+)
 
 DIGIT_CHOICES = [(str(d), str(d)) for d in range(10)]
 
@@ -27,6 +34,8 @@ class DigitFilter(admin.SimpleListFilter):
 
 
 class ReviewedFilter(admin.SimpleListFilter):
+    """Reviewed by a person; a label that came with a batch is not a review."""
+
     title = "reviewed"
     parameter_name = "reviewed"
 
@@ -35,9 +44,23 @@ class ReviewedFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
-            return queryset.filter(reviewed_at__isnull=False)
+            return queryset.filter(label_source=LabelSource.REVIEW)
         if self.value() == "no":
-            return queryset.filter(reviewed_at__isnull=True)
+            return queryset.exclude(label_source=LabelSource.REVIEW)
+        return queryset
+
+
+class LabelSourceFilter(admin.SimpleListFilter):
+    title = "label source"
+    parameter_name = "label_source"
+
+    def lookups(self, request, model_admin):
+        return [("review", "Review by staff"), ("batch", "Label from a batch"), ("none", "No label")]
+
+    def queryset(self, request, queryset):
+        sources = {"review": LabelSource.REVIEW, "batch": LabelSource.BATCH, "none": LabelSource.NONE}
+        if self.value() in sources:
+            return queryset.filter(label_source=sources[self.value()])
         return queryset
 
 
@@ -50,12 +73,10 @@ class CorrectFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "yes":
-            return queryset.filter(true_label__isnull=False, true_label=F("prediction"))
+            return queryset.filter(true_label__isnull=False).filter(CORRECT)
         if self.value() == "no":
-            # A rejection of a real digit counts as wrong: prediction is NULL there.
-            return queryset.filter(true_label__isnull=False).filter(
-                Q(prediction__isnull=True) | ~Q(true_label=F("prediction"))
-            )
+            # A rejection of a real digit counts as wrong, a rejection of "not a digit" as right.
+            return queryset.filter(true_label__isnull=False).exclude(CORRECT)
         if self.value() == "unreviewed":
             return queryset.filter(true_label__isnull=True)
         return queryset
@@ -63,7 +84,7 @@ class CorrectFilter(admin.SimpleListFilter):
 
 class TrueLabelForm(forms.Form):
     true_label = forms.TypedChoiceField(
-        choices=[(d, str(d)) for d in range(10)], coerce=int, widget=forms.RadioSelect, label="True digit"
+        choices=TRUE_LABEL_CHOICES, coerce=int, widget=forms.RadioSelect, label="True digit"
     )
 
 
@@ -90,39 +111,10 @@ def image_tag(url: str, *, size: int, alt: str, pixelated: bool = False):
 
 
 def accuracy_summary(queryset) -> dict:
-    """Accuracy on reviewed predictions by source and by model version, from one aggregate query."""
-    groups = (
-        queryset.order_by()
-        .filter(true_label__isnull=False)
-        .values("source", "model_version__version")
-        .annotate(reviewed=Count("id"), correct=Count("id", filter=Q(true_label=F("prediction"))))
-    )
-    by_source: dict[str, list[int]] = {}
-    by_version: dict[str, list[int]] = {}
-    total = [0, 0]
-    for group in groups:
-        for table, key in ((by_source, group["source"]), (by_version, group["model_version__version"] or "–")):
-            counts = table.setdefault(key, [0, 0])
-            counts[0] += group["reviewed"]
-            counts[1] += group["correct"]
-        total[0] += group["reviewed"]
-        total[1] += group["correct"]
-    labels = dict(Prediction.Source.choices)
-
-    def rows(table, label=lambda k: k):
-        return [
-            {"key": label(key), "reviewed": n, "correct": c, "accuracy": 100.0 * c / n if n else None}
-            for key, (n, c) in sorted(table.items(), key=lambda item: str(item[0]))
-        ]
-
+    """The accuracy panel: human reviews, and apart from them the labels that came with batches."""
     return {
-        "by_source": rows(by_source, lambda k: labels.get(k, k)),
-        "by_version": rows(by_version),
-        "total": {
-            "reviewed": total[0],
-            "correct": total[1],
-            "accuracy": 100.0 * total[1] / total[0] if total[0] else None,
-        },
+        **predictions_accuracy_summary(queryset=queryset, label_source=LabelSource.REVIEW),
+        "batch": predictions_accuracy_summary(queryset=queryset, label_source=LabelSource.BATCH),
     }
 
 
@@ -138,6 +130,7 @@ class PredictionAdmin(admin.ModelAdmin):
         "is_reviewed",
         "true_answer",
         "kind",
+        "label_source",
         "source",
         "model_version",
         "created",
@@ -148,6 +141,7 @@ class PredictionAdmin(admin.ModelAdmin):
         DigitFilter,
         "rejected",
         ReviewedFilter,
+        LabelSourceFilter,
         CorrectFilter,
         "model_version",
         "source",
@@ -165,9 +159,11 @@ class PredictionAdmin(admin.ModelAdmin):
         "images",
         "probability_chart",
         "true_label",
+        "label_source",
         "answer",
         "confidence_percent",
         "no_digit_percent",
+        "uncertainty",
         "rejected",
         "reason",
         "source",
@@ -264,7 +260,7 @@ class PredictionAdmin(admin.ModelAdmin):
 
     @admin.display(description="reviewed", boolean=True, ordering="reviewed_at")
     def is_reviewed(self, obj):
-        return obj.reviewed_at is not None
+        return obj.label_source == LabelSource.REVIEW
 
     @admin.display(description="images")
     def images(self, obj):
@@ -313,8 +309,7 @@ class PredictionAdmin(admin.ModelAdmin):
         if "true_label" not in form.changed_data:
             return
         if obj.true_label is None:
-            obj.reviewed_by, obj.reviewed_at = None, None
-            obj.save(update_fields=["true_label", "reviewed_by", "reviewed_at"])
+            prediction_label_clear(prediction=obj)  # an emptied field takes back a review, or a batch's label
         else:
             prediction_review(prediction=obj, true_label=obj.true_label, reviewer=request.user)
 
@@ -324,7 +319,7 @@ class PredictionAdmin(admin.ModelAdmin):
         skipped = queryset.count() - updated
         message = f"Marked {updated} prediction{'s' if updated != 1 else ''} as correct."
         if skipped:
-            message += f" {skipped} rejected one{'s' if skipped != 1 else ''} left alone: set their true label instead."
+            message += f" {skipped} left alone: no answer to confirm."
         self.message_user(request, message, messages.SUCCESS)
 
     @admin.action(description="Set true label…")
@@ -332,13 +327,11 @@ class PredictionAdmin(admin.ModelAdmin):
         form = TrueLabelForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
             label = form.cleaned_data["true_label"]
-            count = 0
-            for prediction in queryset:
-                prediction_review(prediction=prediction, true_label=label, reviewer=request.user)
-                count += 1
+            count = predictions_review(queryset=queryset, true_label=label, reviewer=request.user)
+            name = dict(TRUE_LABEL_CHOICES)[label]
             self.message_user(
                 request,
-                f"Set the true label {label} on {count} prediction{'s' if count != 1 else ''}.",
+                f"Set the true label {name} on {count} prediction{'s' if count != 1 else ''}.",
                 messages.SUCCESS,
             )
             return None

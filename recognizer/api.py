@@ -6,6 +6,7 @@ import django_filters
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -18,7 +19,7 @@ from mnistsite.api_common import DETAIL_ERRORS, FORBIDDEN, LIST_ERRORS, ErrorSer
 from mnistsite.api_errors import ApiError
 from mnistsite.health import health_report
 from recognizer import access
-from recognizer.models import Kind, Prediction
+from recognizer.models import Kind, LabelSource, Prediction
 from recognizer.serializers import (
     HealthSerializer,
     LiveSerializer,
@@ -217,11 +218,18 @@ class StrictBooleanFilter(django_filters.BooleanFilter):
 class PredictionFilter(django_filters.FilterSet):
     digit = DigitFilter(field_name="prediction")
     rejected = StrictBooleanFilter()
-    reviewed = StrictBooleanFilter(field_name="reviewed_at", lookup_expr="isnull", exclude=True)
+    # Reviewed by a person: a label that came with a batch is not a review.
+    reviewed = StrictBooleanFilter(method="filter_reviewed", help_text="Reviewed by a person (true) or not (false).")
     model_version = django_filters.CharFilter(field_name="model_version__version")
     created_after = UtcIsoDateTimeFilter(field_name="created", lookup_expr="gte")
     created_before = UtcIsoDateTimeFilter(field_name="created", lookup_expr="lt")
     date = django_filters.DateFilter(field_name="created", lookup_expr="date")
+
+    def filter_reviewed(self, queryset, name, value):
+        if value is None:
+            return queryset
+        reviews = Q(label_source=LabelSource.REVIEW)
+        return queryset.filter(reviews) if value else queryset.exclude(reviews)
 
     class Meta:
         model = Prediction

@@ -58,7 +58,7 @@ from recognizer.batch_sources import (
     zip_manifest,
 )
 from recognizer.models import BatchChunk, BatchJob, Kind, LabelSource, Prediction
-from recognizer.services import number_fields
+from recognizer.services import number_fields, prediction_answer_fields
 from recognizer.serving import served_model
 from vision.decode import ImageDecodeError, decode_image, pixels_to_uint8
 from vision.infer import decide_rows
@@ -375,17 +375,27 @@ def chunk_predictions(*, job: BatchJob, chunk: BatchChunk) -> list[dict]:
         }
         if item.error is not None:
             row["error"] = item.error[:255]
-        elif result.pixels is None:
-            row["rejected"], row["reason"] = True, (result.reason or "")[:255]
+        elif result.pixels is None:  # no ink found: a rejection with nothing stored to show
+            row |= prediction_answer_fields(
+                digit=None,
+                confidence=0.0,
+                digit_probs=[],
+                no_digit_prob=0.0,
+                reason=result.reason,
+                model_input=None,
+                has_original=False,
+            )
         else:
             decision = decision_of[position]
-            row["model_input"] = stored_inputs[position].tobytes()
-            row["prediction"] = decision.digit
-            row["confidence"] = decision.confidence
-            row["probs"] = decision.digit_probs
-            row["no_digit_prob"] = decision.no_digit_prob
-            row["rejected"] = decision.digit is None
-            row["reason"] = (decision.reason or "")[:255]
+            row |= prediction_answer_fields(
+                digit=decision.digit,
+                confidence=decision.confidence,
+                digit_probs=decision.digit_probs,
+                no_digit_prob=decision.no_digit_prob,
+                reason=decision.reason,
+                model_input=stored_inputs[position].tobytes(),
+                has_original=False,  # a batch item keeps no original: its 28x28 input is what a reviewer sees
+            )
             row["inference_ms"] = inference_ms
         rows.append(row)
     return rows

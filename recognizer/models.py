@@ -62,6 +62,9 @@ class Prediction(models.Model):
     digits = models.JSONField(default=list, blank=True)
     rejected = models.BooleanField(default=False, db_index=True)
     reason = models.CharField(max_length=255, blank=True)
+    # How much a review would teach us (recognizer.uncertainty), computed once when the row is
+    # written; null for a row with nothing to show a reviewer. The review queue sorts on it.
+    uncertainty = models.FloatField(null=True, blank=True, editable=False)
     # No index of its own: the (model_version, created) index serves it.
     model_version = models.ForeignKey(
         "training.ModelVersion",
@@ -99,6 +102,13 @@ class Prediction(models.Model):
         indexes = [
             models.Index(fields=["model_version", "created"]),
             models.Index(fields=["source"], name="prediction_source"),
+            # The review queue (recognizer.selectors.predictions_review_queue): rows of one label
+            # source, most uncertain first, read in index order with no sort, at any table size.
+            models.Index(
+                fields=["label_source", "-uncertainty", "id"],
+                name="prediction_review_queue",
+                condition=models.Q(uncertainty__isnull=False),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -127,6 +137,8 @@ class Prediction(models.Model):
             return None if not self.true_text else self.text == self.true_text
         if self.true_label is None:
             return None
+        if self.rejected:  # a refusal is right when the image is not a digit
+            return self.true_label == NOT_A_DIGIT
         return self.prediction == self.true_label
 
 

@@ -3,7 +3,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from recognizer.access import IMAGE_URL_MAX_AGE, prediction_image_url
-from recognizer.models import Prediction
+from recognizer.models import NOT_A_DIGIT, Prediction
+
+#: "Not a digit" as the API spells it, in answers and in reviews (stored as NOT_A_DIGIT, 10).
+NONE_LABEL = "none"
 
 _DATETIME = serializers.DateTimeField()  # formats like every other DRF datetime
 
@@ -35,12 +38,16 @@ def prediction_representation(obj: Prediction, *, request=None) -> dict:
         # none). None where nothing is stored to show (a batch item keeps no original).
         "input_url": image_url("input") if obj.model_input is not None else None,
         "original_url": image_url("original") if obj.original else None,
-        "true_label": obj.true_label,
+        "true_label": label_representation(obj.true_label),
+        "label_source": obj.label_source or None,
+        # The reviewer's user name; reviewed_by is loaded with the row (access.predictions_visible).
+        "reviewed_by": obj.reviewed_by.get_username() if obj.reviewed_by_id is not None else None,
         "reviewed_at": _DATETIME.to_representation(obj.reviewed_at) if obj.reviewed_at else None,
         "kind": obj.kind,
         "text": obj.text or None,
         "digits": obj.digits,
         "true_text": obj.true_text or None,
+        "uncertainty": obj.uncertainty,
     }
 
 
@@ -60,6 +67,49 @@ def number_representation(obj: Prediction, *, request=None) -> dict:
         "inference_ms": obj.inference_ms,
         "original_url": request.build_absolute_uri(url) if url and request is not None else url,
     }
+
+
+def label_representation(label: int | None) -> int | str | None:
+    return NONE_LABEL if label == NOT_A_DIGIT else label
+
+
+TRUE_LABEL_SCHEMA = {
+    "oneOf": [{"type": "integer", "minimum": 0, "maximum": 9}, {"type": "string", "enum": [NONE_LABEL]}],
+}
+
+
+@extend_schema_field({**TRUE_LABEL_SCHEMA, "nullable": True})
+class TrueLabelField(serializers.Field):
+    """The true label in an answer: a digit 0-9, "none" (not a digit), or null (no label)."""
+
+    def to_representation(self, value):
+        return label_representation(value)
+
+
+@extend_schema_field(TRUE_LABEL_SCHEMA)
+class ReviewLabelField(serializers.Field):
+    """A reviewer's label: a digit 0-9 (a JSON number, or one character in a form), or "none" for
+    an image that is not a digit. Stored as 0-9 or NOT_A_DIGIT."""
+
+    default_error_messages = {"invalid": 'the label is a digit 0-9 or "none" (not a digit), not {value}'}
+
+    def to_internal_value(self, data):
+        if isinstance(data, int) and not isinstance(data, bool) and 0 <= data <= 9:
+            return data
+        if isinstance(data, str):
+            text = data.strip().lower()
+            if text == NONE_LABEL:
+                return NOT_A_DIGIT
+            if len(text) == 1 and text in "0123456789":
+                return int(text)
+        self.fail("invalid", value=repr(data)[:40])
+
+    def to_representation(self, value):
+        return label_representation(value)
+
+
+class ReviewInputSerializer(serializers.Serializer):
+    label = ReviewLabelField(help_text='The true digit 0-9, or "none" when the image is not a digit.')
 
 
 PREDICT_SOURCES = ["api", "upload", "canvas"]
@@ -114,6 +164,25 @@ class DigitOfNumberSerializer(serializers.Serializer):
 class PredictionOutputSerializer(serializers.ModelSerializer):
     """Describes the answer for the schema; the answer itself is prediction_representation."""
 
+    true_label = TrueLabelField(
+        read_only=True, help_text='The true answer: a digit 0-9, "none" (not a digit), or null (no label).'
+    )
+    label_source = serializers.ChoiceField(
+        choices=["review", "batch"],
+        allow_null=True,
+        read_only=True,
+        help_text="Where the true label came from: a person's review, or a batch's label folders; null: no label.",
+    )
+    reviewed_by = serializers.CharField(
+        allow_null=True, read_only=True, help_text="The user name of the reviewer; null: not reviewed."
+    )
+    uncertainty = serializers.FloatField(
+        allow_null=True,
+        read_only=True,
+        help_text="The review queue's order, 0 to 2: higher is less certain (rejections are 1 or more); "
+        "null when there is nothing to show a reviewer.",
+    )
+
     model_version = serializers.CharField(allow_null=True, read_only=True)
     reason = serializers.CharField(allow_null=True, read_only=True, help_text="Why it was rejected; null if not.")
     text = serializers.CharField(
@@ -155,11 +224,14 @@ class PredictionOutputSerializer(serializers.ModelSerializer):
             "input_url",
             "original_url",
             "true_label",
+            "label_source",
+            "reviewed_by",
             "reviewed_at",
             "kind",
             "text",
             "digits",
             "true_text",
+            "uncertainty",
         ]
 
     def to_representation(self, instance):

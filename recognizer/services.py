@@ -7,8 +7,9 @@ import numpy as np
 from django.core.files.base import ContentFile
 
 from mnistsite import metrics
-from recognizer.models import Kind, LabelSource, Prediction
+from recognizer.models import NOT_A_DIGIT, Kind, LabelSource, Prediction
 from recognizer.serving import served_model
+from recognizer.uncertainty import uncertainty_score
 from vision.decode import ImageDecodeError, InvalidImagePayload, decode_image, image_payload_decode, pixels_to_uint8
 from vision.infer import decide
 from vision.preprocess import Preprocessed, preprocess_decoded
@@ -109,6 +110,39 @@ def read_bytes(data: bytes) -> tuple[NumberReading, object, str | None, float, f
     return reading, model.version, image_format, total_ms - classifier.ms, classifier.ms
 
 
+def prediction_answer_fields(
+    *,
+    digit: int | None,
+    confidence: float,
+    digit_probs: list[float],
+    no_digit_prob: float,
+    reason: str | None,
+    model_input: bytes | None,
+    has_original: bool,
+) -> dict:
+    """The fields of a Prediction row that say what the model made of an image, as attnames to
+    values: the one place that builds them, for the API's rows (prediction_create) and the batch's
+    (recognizer.batch.chunk_predictions). The review queue's uncertainty is computed here, once;
+    a row with nothing to show a reviewer (no original and no model input) gets none and stays
+    out of the queue."""
+    rejected = digit is None
+    reviewable = model_input is not None or has_original
+    return {
+        "model_input": model_input,
+        "prediction": digit,
+        "confidence": confidence,
+        "probs": list(digit_probs),
+        "no_digit_prob": no_digit_prob,
+        "rejected": rejected,
+        "reason": (reason or "")[:255],
+        "uncertainty": (
+            uncertainty_score(digit_probs=digit_probs, no_digit_prob=no_digit_prob, rejected=rejected)
+            if reviewable
+            else None
+        ),
+    }
+
+
 def number_fields(reading: NumberReading) -> dict:
     """The fields of a Prediction of kind "number" for a reading: the one place that turns
     a NumberReading into row values (API rows and batch rows alike)."""
@@ -154,16 +188,18 @@ def prediction_create(*, data: bytes, filename: str, source: str, owner=None, ki
             source=source,
             owner=owner,
             original_name=(filename or "")[:255],
-            model_input=pixels_to_bytes(pixels) if pixels is not None else None,
-            prediction=recognition.digit,
-            confidence=recognition.confidence,
-            probs=recognition.probs,
-            no_digit_prob=recognition.no_digit_prob,
-            rejected=recognition.digit is None,
-            reason=recognition.reason or "",
             model_version=version,
             preprocess_ms=recognition.preprocess_ms,
             inference_ms=recognition.inference_ms,
+            **prediction_answer_fields(
+                digit=recognition.digit,
+                confidence=recognition.confidence,
+                digit_probs=recognition.probs,
+                no_digit_prob=recognition.no_digit_prob,
+                reason=recognition.reason,
+                model_input=pixels_to_bytes(pixels) if pixels is not None else None,
+                has_original=True,
+            ),
         )
     # The suffix of what the bytes are, not of what the client called them.
     prediction.original.save(f"upload{stored_suffix(image_format)}", ContentFile(data), save=False)
@@ -184,9 +220,23 @@ def prediction_create(*, data: bytes, filename: str, source: str, owner=None, ki
     return prediction
 
 
+class InvalidReviewLabel(ValueError):
+    """A true label that is neither a digit 0-9 nor NOT_A_DIGIT."""
+
+
+def label_check(true_label) -> None:
+    if isinstance(true_label, bool) or true_label not in range(NOT_A_DIGIT + 1):
+        raise InvalidReviewLabel(f"a true label is a digit 0-9 or {NOT_A_DIGIT} (not a digit), not {true_label!r}")
+
+
 def prediction_review(*, prediction: Prediction, true_label: int, reviewer) -> Prediction:
+    """A person's answer for one prediction: a digit 0-9, or NOT_A_DIGIT (10). It replaces any
+    earlier label, a review or a batch's, and records who and when."""
     from django.utils import timezone
 
+    label_check(true_label)
+    if prediction.kind != Kind.DIGIT:
+        raise InvalidReviewLabel("a number has a true number, not a true label: review it in the admin")
     prediction.true_label = true_label
     prediction.reviewed_by = reviewer
     prediction.reviewed_at = timezone.now()
@@ -218,14 +268,56 @@ def prediction_review_number(*, prediction: Prediction, true_text: str, reviewer
     return prediction
 
 
+def prediction_label_clear(*, prediction: Prediction) -> Prediction:
+    """No label at all: the prediction returns to the review queue."""
+    prediction.true_label = None
+    prediction.reviewed_by = None
+    prediction.reviewed_at = None
+    prediction.label_source = LabelSource.NONE
+    prediction.save(update_fields=["true_label", "label_source", "reviewed_by", "reviewed_at"])
+    return prediction
+
+
+def prediction_review_clear(*, prediction: Prediction) -> Prediction:
+    """Take a person's review back (the review page's undo): the prediction has no label again and
+    returns to the review queue. A label that came with a batch is not a review and is left alone."""
+    if prediction.label_source != LabelSource.REVIEW:
+        return prediction
+    return prediction_label_clear(prediction=prediction)
+
+
+def predictions_review(*, queryset, true_label: int, reviewer) -> int:
+    """prediction_review for every prediction in `queryset`, in one UPDATE (the admin's action)."""
+    from django.utils import timezone
+
+    label_check(true_label)
+    return queryset.filter(kind=Kind.DIGIT).update(
+        true_label=true_label, label_source=LabelSource.REVIEW, reviewed_by=reviewer, reviewed_at=timezone.now()
+    )
+
+
 def predictions_mark_correct(*, queryset, reviewer) -> int:
-    """Confirm the model's answer on every non-rejected prediction in `queryset`."""
-    from django.db.models import F
+    """Confirm the model's answer on every prediction in `queryset` that has one: a digit's digit, or
+    for a rejected digit "not a digit" (a correct refusal); a number's text. Unreadable batch items
+    (no answer) are left alone."""
+    from django.db.models import Case, F, PositiveSmallIntegerField, Q, Value, When
     from django.utils import timezone
 
     now = timezone.now()
-    digits = queryset.filter(kind=Kind.DIGIT, rejected=False, prediction__isnull=False).update(
-        true_label=F("prediction"), label_source=LabelSource.REVIEW, reviewed_by=reviewer, reviewed_at=now
+    answered = Q(rejected=True) | Q(prediction__isnull=False)
+    digits = (
+        queryset.filter(answered, kind=Kind.DIGIT)
+        .exclude(error__gt="")
+        .update(
+            true_label=Case(
+                When(rejected=True, then=Value(NOT_A_DIGIT)),
+                default=F("prediction"),
+                output_field=PositiveSmallIntegerField(),
+            ),
+            label_source=LabelSource.REVIEW,
+            reviewed_by=reviewer,
+            reviewed_at=now,
+        )
     )
     numbers = (
         queryset.filter(kind=Kind.NUMBER, rejected=False)
@@ -239,6 +331,7 @@ __all__ = [
     "ImageDecodeError",
     "InvalidImagePayload",
     "InvalidNumberText",
+    "InvalidReviewLabel",
     "image_payload_decode",
     "number_fields",
     "prediction_create",

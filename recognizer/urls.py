@@ -1,6 +1,6 @@
 from django.urls import path
 
-from recognizer import api, api_batch, views
+from recognizer import api, api_batch, api_review, views
 
 pages = [
     path("", views.index, name="index"),
@@ -21,8 +21,8 @@ api_urls = [
     path("predictions/<int:pk>", api.PredictionDetailView.as_view(), name="api-prediction-detail"),
 ]
 
-pages += api_batch.pages
-api_urls += api_batch.api_urls
+pages += api_batch.pages + api_review.pages
+api_urls += api_batch.api_urls + api_review.api_urls
 
 # The Flask app's endpoints, kept for its clients: same views, same answers.
 legacy = [

@@ -3,10 +3,12 @@
     .venv/bin/python tests/browser/screenshots.py --url http://127.0.0.1:8000 \\
         --username admin --password '...'          # a staff user (manage.py createsuperuser)
 
-It recognises a few real MNIST test digits (uploaded and drawn), a blank page (rejected) and a
-sideways photo of a 4, reviews them in the admin, and writes PNGs to docs/screenshots/:
-index.png, recognised.png, history.png, models.png and admin-review.png (1280 wide, at most
-1200 tall). Without a staff user the admin screenshot is left out.
+It recognises a few real MNIST test digits (uploaded and drawn), a blank page (rejected), a
+sideways photo of a 4 and a 4 drawn over a 9 (a close call), reviews some in the admin and one
+in the review queue, and writes PNGs to docs/screenshots/: index.png, recognised.png,
+history.png, models.png, admin-review.png and review.png (1280 wide, at most 1200 tall).
+Without a staff user the admin and review screenshots are left out. `--only review.png` writes
+only the files named (the same steps run).
 """
 
 import argparse
@@ -14,6 +16,8 @@ import io
 import os
 import sys
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -37,10 +41,14 @@ from tests.images import blank_png, encode, mnist_sample, render  # noqa: E402
 WIDTH, MAX_HEIGHT, MAX_BYTES = 1280, 1200, 300_000
 UPLOADS = [(0, "paper"), (17, "paper"), (4, "transparent"), (11, "dark")]  # a 7, a 3, a 4, a 6
 DRAWN = 27  # an 8
+CLOSE_CALL = (4, 7)  # a 4 and a 9 drawn over each other: a close call for the review queue
+ONLY: set[str] = set()  # --only: the files to write (empty: all)
 
 
 def save(page: Page, path: Path) -> None:
     """A screenshot of the top of the page, at most MAX_HEIGHT tall, made smaller if it is heavy."""
+    if ONLY and path.name not in ONLY:
+        return
     height = min(MAX_HEIGHT, page.evaluate("document.documentElement.scrollHeight"))
     clip = {"x": 0, "y": 0, "width": WIDTH, "height": height}
     png = page.screenshot(full_page=True, clip=clip, animations="disabled")
@@ -75,7 +83,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots", help="folder for the PNG files")
     parser.add_argument("--username", default=os.environ.get("SCREENSHOT_USERNAME"), help="a staff user")
     parser.add_argument("--password", default=os.environ.get("SCREENSHOT_PASSWORD"), help="its password")
+    parser.add_argument("--only", default="", help="comma-separated file names to write (default: all)")
     args = parser.parse_args()
+    ONLY.update(name for name in args.only.split(",") if name)
     base = args.url.rstrip("/")
     args.out.mkdir(parents=True, exist_ok=True)
     images, labels = mnist_sample()
@@ -95,6 +105,8 @@ def main() -> None:
         sideways = encode(render(images[4], style="paper").rotate(90, fillcolor=255))
         sideways_id = upload(page, "photo-sideways.png", sideways)
         upload(page, "blank-page.png", blank_png())
+        close_call = np.maximum(images[CLOSE_CALL[0]], images[CLOSE_CALL[1]])
+        upload(page, "four-or-nine.png", encode(render(close_call, style="paper")))
 
         page.goto("/")
         draw_with_mouse(page, images[DRAWN])
@@ -123,8 +135,15 @@ def main() -> None:
             page.click("#toggle-nav-sidebar")  # more room for the list
             show_all_images(page)
             save(page, args.out / "admin-review.png")
+
+            page.goto("/review")
+            expect(page.locator("#review-answer")).to_have_text("rejected")  # the blank page comes first
+            page.keyboard.press("n")
+            expect(page.locator("#review-last")).to_contain_text("labelled not a digit")
+            page.wait_for_function("() => [...document.images].every((i) => i.hidden || i.complete)")
+            save(page, args.out / "review.png")
         else:
-            print("no --username/--password: the admin screenshot is left out")
+            print("no --username/--password: the admin and review screenshots are left out")
         browser.close()
 
 
