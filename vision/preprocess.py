@@ -83,6 +83,17 @@ THIN_SIDE = 8 * DIGIT_SIZE
 CLEAN_FRACTION = 0.8
 CLEAN_TOLERANCE = 3
 
+# Soft edges reach about this share of the image's longest side from the ink (MNIST's span
+# 1-2 of its 28 px); at least this many pixels beyond them tell whether the background is flat.
+EDGE_SHARE = 0.07
+MIN_FLAT_PIXELS = 16
+
+# Polarity of tight crops (see _dark_on_light): a frame this close to the middle of the
+# grey range (a share of it) says nothing; ink covering more than this share of its box is
+# a solid shape, not strokes.
+FRAME_MARGIN = 0.15
+MAX_INK_SHARE = 0.8
+
 # Contrast (on a 0..1 scale) below which an image is considered to have no ink.
 MIN_INK_CONTRAST = 0.12
 # A 3x3 box blur keeps most of the variation of a real image but divides that
@@ -185,13 +196,13 @@ def find_ink(img: Image.Image) -> Ink | Preprocessed:
         lo, med, hi = _extremes(reduced) if reduced is not grey else _hist_extremes(hist)
         if max(med - lo, hi - med) < MIN_INK_CONTRAST:
             return _reject("no ink found: the image is blank", None)
-        dark_on_light = (med - lo) > (hi - med)
+        dark_on_light = _dark_on_light(grey, lo, med, hi)
         polarity = "dark_on_light" if dark_on_light else "light_on_dark"
         x = 1.0 - grey if dark_on_light else grey  # ink high
         if dark_on_light:
             hist = hist[::-1]
         otsu = _otsu_bin(hist)
-        if not _is_clean(hist, otsu):
+        if not _is_clean(hist, otsu) and not _is_flat_beside_ink(x, otsu):
             if _is_noise(reduced):
                 return _reject("no ink found: the image is noise", polarity)
             x = _remove_background(x, dark_on_light)
@@ -322,6 +333,37 @@ def _to_grey(img: Image.Image) -> tuple[np.ndarray, bool, float]:
     return np.clip(np.nan_to_num(arr) / full, 0.0, 1.0), False, scale
 
 
+def _dark_on_light(grey: np.ndarray, lo: float, med: float, hi: float) -> bool:
+    """Polarity: whether the ink is darker than the background.
+
+    The background is the side of the median (the majority), which holds for a digit with
+    any margin around it. A tight crop of thick strokes (cut to the ink, or with a thin
+    margin) can hold more ink than background; its background still makes most of the
+    image's frame. Where the frame and the median disagree, the frame wins if the ink it
+    implies is strokes (at most MAX_INK_SHARE of its own box), not a solid shape such as a
+    sheet of paper photographed on a dark table.
+    """
+    by_median = (med - lo) > (hi - med)
+    mid = 0.5 * (lo + hi)
+    frame = _frame_median(grey)
+    if abs(frame - mid) < FRAME_MARGIN * (hi - lo) or ((frame - lo) > (hi - frame)) == by_median:
+        return by_median
+    return by_median if _ink_share(grey < mid if not by_median else grey > mid) > MAX_INK_SHARE else not by_median
+
+
+def _frame_median(grey: np.ndarray) -> float:
+    """Median of an image's outermost pixels (its frame)."""
+    return float(np.median(np.concatenate([grey[0], grey[-1], grey[1:-1, 0], grey[1:-1, -1]])))
+
+
+def _ink_share(ink: np.ndarray) -> float:
+    """Share of a mask's bounding box that the mask covers (0 for an empty mask)."""
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    if rows.size == 0:
+        return 0.0
+    return float(ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].mean())
+
+
 def _luma(rgb: np.ndarray) -> np.ndarray:
     return (rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114).astype(np.float32)
 
@@ -410,6 +452,25 @@ def _is_clean(hist: np.ndarray, t: int) -> bool:
     mode = int(np.argmax(back))
     near = back[max(0, mode - CLEAN_TOLERANCE) : mode + CLEAN_TOLERANCE + 1].sum()
     return near >= CLEAN_FRACTION * n
+
+
+def _is_flat_beside_ink(x: np.ndarray, t: int) -> bool:
+    """_is_clean for the background left once the soft edges of the ink are set aside.
+
+    A tight crop (a digit cut to its ink, or with a thin margin) has little background,
+    and the anti-aliased edges of its strokes, grey levels between background and ink,
+    can outnumber it: the histogram alone then calls a flat canvas textured, and the
+    background correction that follows eats thick strokes. Edges lie within about
+    EDGE_SHARE of the image's size of the ink; paper grain and shadows lie anywhere.
+    x is the ink-high image, t Otsu's threshold bin of its histogram.
+    """
+    levels = _levels(x)
+    back = levels < t
+    reach = max(1.0, EDGE_SHARE * max(x.shape))
+    far = ndimage.distance_transform_cdt(back, metric="chessboard") > reach
+    if np.count_nonzero(far) < MIN_FLAT_PIXELS:
+        return False
+    return _is_clean(_hist(levels[far]), t)
 
 
 def _is_noise(x: np.ndarray) -> bool:
