@@ -83,6 +83,9 @@ THIN_SIDE = 8 * DIGIT_SIZE
 CLEAN_FRACTION = 0.8
 CLEAN_TOLERANCE = 3
 
+# Upscaled crops get their soft edges steepened by up to this factor (see _fit_mnist).
+MAX_EDGE_GAIN = 2.0
+
 # Soft edges reach about this share of the image's longest side from the ink (MNIST's span
 # 1-2 of its 28 px); at least this many pixels beyond them tell whether the background is flat.
 EDGE_SHARE = 0.07
@@ -784,10 +787,15 @@ def _fit_mnist(crop: np.ndarray) -> np.ndarray | None:
     nh = max(1, int(round(h * s)))
     nw = max(1, int(round(w * s)))
     if (nh, nw) != (h, w):
-        resample = Image.Resampling.LANCZOS if s < 1 else Image.Resampling.BILINEAR
+        # Upscaled (a low-resolution crop): bicubic keeps the strokes' shape better than bilinear.
+        resample = Image.Resampling.LANCZOS if s < 1 else Image.Resampling.BICUBIC
         small = np.asarray(
             Image.fromarray(np.ascontiguousarray(crop, dtype=np.float32)).resize((nw, nh), resample), dtype=np.float32
         )
+        if s > 1:
+            # An edge one input pixel wide would now span s output pixels, far softer than
+            # MNIST's: steepen it back (about the middle grey), by at most MAX_EDGE_GAIN.
+            small = (small - 0.5) * min(s, MAX_EDGE_GAIN) + 0.5
         small = np.clip(small, 0.0, 1.0)
     else:
         small = crop

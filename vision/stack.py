@@ -17,6 +17,7 @@ from vision.preprocess import (
     MIN_INK_CONTRAST,
     Preprocessed,
     _components_keep,
+    _dark_on_light,
     _digits_side_by_side,
     _finish_crop,
     _hist_extremes,
@@ -93,6 +94,10 @@ def _preprocess_stack(levels: np.ndarray) -> list[Preprocessed | None]:
     lo, med, hi = _hist_extremes(hist)
     blank = np.maximum(med - lo, hi - med) < MIN_INK_CONTRAST
     dark = (med - lo) > (hi - med)
+    # _dark_on_light: where the frame disagrees with the median, decide image by image (rare).
+    frame = np.median(np.concatenate([grey[:, 0], grey[:, -1], grey[:, 1:-1, 0], grey[:, 1:-1, -1]], axis=1), axis=1)
+    for i in np.flatnonzero(((frame - lo) > (hi - frame)) != dark).tolist():
+        dark[i] = _dark_on_light(grey[i], float(lo[i]), float(med[i]), float(hi[i]))
     x = np.where(dark[:, None, None], 1.0 - grey, grey)
     hist = np.where(dark[:, None], hist[:, ::-1], hist)
 
