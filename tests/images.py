@@ -166,6 +166,38 @@ def font_text(text: str, *, size: int = 100, style: str = "paper") -> Image.Imag
     return styled(np.asarray(canvas), style)
 
 
+def ink_tight(ink: np.ndarray) -> np.ndarray:
+    """An 8-bit ink array (ink high) cut to its ink."""
+    rows, cols = np.flatnonzero(ink.max(axis=1) > 12), np.flatnonzero(ink.max(axis=0) > 12)
+    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def font_digit_ink(digit: str, *, size: int = 96) -> np.ndarray:
+    """A digit in Pillow's built-in font as an 8-bit ink array, cut to its ink."""
+    font = ImageFont.load_default(size)
+    canvas = Image.new("L", (2 * size, 2 * size), 0)
+    ImageDraw.Draw(canvas).text((size // 2, size // 2), digit, fill=255, font=font)
+    return ink_tight(np.asarray(canvas))
+
+
+def tight_crop(ink: np.ndarray, height: int, *, style: str = "paper", margin: float = 0.0, fmt: str = "PNG") -> bytes:
+    """A digit cut to its ink (ink_tight) and scaled to `height` px high, touching the frame on
+    every side, or with `margin` times the height of background around it; `paper` (dark ink
+    on white) or `dark` (light ink on black), as a PNG canvas or a JPEG photo with grain."""
+    crop = Image.fromarray(ink_tight(ink))
+    width = max(1, round(crop.width * height / crop.height))
+    resample = Image.Resampling.BOX if height < crop.height else Image.Resampling.BICUBIC
+    a = np.asarray(crop.resize((width, height), resample), dtype=np.float32) / 255.0
+    pad = round(margin * height)
+    a = np.pad(a, pad)
+    background, ink_level = (0.92, 0.12) if style == "paper" else (0.05, 0.95)
+    grey = background + (ink_level - background) * a
+    if fmt == "JPEG":
+        grey = grey + np.random.default_rng(height).normal(0.0, 0.02, grey.shape)
+    image = Image.fromarray(np.round(np.clip(grey, 0.0, 1.0) * 255.0).astype(np.uint8))
+    return encode(image, fmt, **({"quality": 85} if fmt == "JPEG" else {}))
+
+
 # --------------------------------------------------------------------------
 # Expensive inputs: small files that decode to many pixels (bench/expensive_inputs.py and
 # the bad-input corpus). Built on the fly: no big binaries in the repository.

@@ -68,6 +68,8 @@ MNIST_CENTRE = (14.0, 14.0)
 
 # The background is estimated on a copy about this small (longest side).
 BACKGROUND_SIDE = 48
+# Images narrower than this (a tight crop, a thumbnail) get no background correction.
+BACKGROUND_MIN_SIDE = 32
 
 # Strokes wider than this (in output pixels) are thinned to about the target.
 THIN_ABOVE_WIDTH = 4.5
@@ -205,14 +207,18 @@ def find_ink(img: Image.Image) -> Ink | Preprocessed:
         if dark_on_light:
             hist = hist[::-1]
         otsu = _otsu_bin(hist)
-        if not _is_clean(hist, otsu) and not _is_flat_beside_ink(x, otsu):
+        textured = not _is_clean(hist, otsu) and not _is_flat_beside_ink(x, otsu)
+        if textured:
             if _is_noise(reduced):
                 return _reject("no ink found: the image is noise", polarity)
-            x = _remove_background(x, dark_on_light)
-            hist = _hist(_levels(x))
-            otsu = _otsu_bin(hist)
-            corrected = True
-        ink = _soft_ink(x, hist, otsu, clean=not corrected)
+            # Lighting hardly varies across a crop this small, and the background estimate
+            # would take the strokes for it: the noise floor alone separates the ink.
+            if min(x.shape) >= BACKGROUND_MIN_SIDE:
+                x = _remove_background(x, dark_on_light)
+                hist = _hist(_levels(x))
+                otsu = _otsu_bin(hist)
+                corrected = True
+        ink = _soft_ink(x, hist, otsu, clean=not textured)
     if ink is None:
         return _reject("no ink found: the image is blank", polarity)
     return Ink(ink, polarity, scale, corrected)

@@ -22,8 +22,8 @@ def small_grey_images() -> list[Image.Image]:
     two = np.zeros((28, 28), np.uint8)
     two[4:24, 5:8], two[4:24, 20:23], two[0:2, 26:28] = 255, 200, 255  # two strokes and a mark on the border
     images.append(Image.fromarray(two))
-    gradient = np.clip(np.linspace(60, 240, 28)[None, :] + 0 * np.arange(28)[:, None], 0, 255).astype(np.uint8)
-    gradient[8:20, 12:15] = 0  # a stroke on a shaded background: needs background correction
+    gradient = np.clip(np.linspace(60, 240, 40)[None, :] + 0 * np.arange(40)[:, None], 0, 255).astype(np.uint8)
+    gradient[10:30, 18:22] = 0  # a stroke on a shaded background: needs background correction
     images.append(Image.fromarray(gradient))
     return images
 
