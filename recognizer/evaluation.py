@@ -6,11 +6,16 @@ and optionally a ``decide`` rule (one probability row -> digit or ``None`` for
 "not a digit"), and gets per-scenario numbers back.
 
 The labels file is a CSV with the columns ``file,label,scenario``; ``label``
-is a digit, or ``none`` for an image that must be rejected (blank, noise, a
-picture of something else).
+is a digit, a number (two or more digits, e.g. ``2026``: scored as an exact
+string), or ``none`` for an image that must be rejected (blank, noise, a
+picture of something else, a word).
 
 An image counts as *rejected* when preprocessing rejects it (no ink), the
-file cannot be decoded, or ``decide`` returns ``None``.
+file cannot be decoded, or ``decide`` returns ``None``. Numbers are read by
+``read_number`` (bytes -> the digit string, or ``None`` when rejected); in a
+folder that holds numbers, the ``none`` images go through it too (a number
+reader must reject words). Without a number reader, numbers are listed but not
+scored.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ __all__ = [
 
 NON_DIGIT_LABELS = frozenset({"none", ""})
 NOT_A_DIGIT = 10
+#: Reads a number: image bytes -> (digit string or None when rejected, reason or None).
+NumberReader = Callable[[bytes], tuple[str | None, str | None]]
 
 #: Quality targets of the project (fractions).
 TARGETS = {
@@ -43,6 +50,8 @@ TARGETS = {
     "scenario_digit_accuracy": 0.95,
     "non_digit_rejection": 0.90,
     "digit_wrongly_rejected": 0.02,
+    "overall_number_accuracy": 0.95,
+    "scenario_number_accuracy": 0.90,
 }
 
 
@@ -59,6 +68,14 @@ class _Item:
     scenario: str
     reason: str | None = None
     predicted: int | None = None
+    #: A number's label and reading (digit strings); None for digits and non-digits.
+    text: str | None = None
+    predicted_text: str | None = None
+    scored: bool = True
+
+    @property
+    def is_number(self) -> bool:
+        return self.text is not None
 
 
 def _read_labels(labels_csv: Path) -> list[_Item]:
@@ -66,8 +83,16 @@ def _read_labels(labels_csv: Path) -> list[_Item]:
     with open(labels_csv, newline="") as fh:
         for row in csv.DictReader(fh):
             raw = (row.get("label") or "").strip().lower()
-            label = None if raw in NON_DIGIT_LABELS else int(raw)
-            items.append(_Item(file=row["file"], label=label, scenario=(row.get("scenario") or "").strip()))
+            item = _Item(file=row["file"], label=None, scenario=(row.get("scenario") or "").strip())
+            if raw in NON_DIGIT_LABELS:
+                pass
+            elif len(raw) == 1:
+                item.label = int(raw)
+            elif raw.isdigit():
+                item.text = raw
+            else:
+                raise ValueError(f"{labels_csv}: label {raw!r} of {item.file} is not a digit, a number or none")
+            items.append(item)
     return items
 
 
@@ -78,20 +103,25 @@ def evaluate_directory(
     *,
     decide: Callable[[np.ndarray], int | None] = argmax_decide,
     preprocess: Callable[[bytes], Preprocessed] = preprocess_bytes,
+    read_number: NumberReader | None = None,
     batch_size: int = 256,
 ) -> dict:
     """Preprocess, classify and score every image listed in ``labels_csv``.
 
     Returns a dict with ``scenarios`` (one row per scenario, in first-seen
     order), ``overall`` (the same fields over all images) and ``items`` (one
-    record per image: file, label, scenario, predicted, reason). Each row has
-    ``n``, ``n_digits``, ``n_non_digits``, ``digit_correct``,
-    ``digit_accuracy`` (rejected digits count as wrong), ``digit_rejected``,
-    ``digit_rejected_rate``, ``non_digit_rejected``, ``non_digit_rejection``
-    (rates are ``None`` where there is nothing to count).
+    record per image: file, label, scenario, predicted, reason, and for numbers
+    text and predicted_text). Each row has ``n``, ``n_digits``,
+    ``n_non_digits``, ``digit_correct``, ``digit_accuracy`` (rejected digits
+    count as wrong), ``digit_rejected``, ``digit_rejected_rate``,
+    ``non_digit_rejected``, ``non_digit_rejection``, ``n_numbers``,
+    ``number_correct`` and ``number_accuracy`` (every digit right, none missing
+    or extra; ``None`` without a number reader); rates are ``None`` where there
+    is nothing to count.
     """
     directory = Path(directory)
     items = _read_labels(Path(labels_csv))
+    has_numbers = any(item.is_number for item in items)
 
     pending: list[tuple[_Item, np.ndarray]] = []
     seen_probs: list[np.ndarray] = []
@@ -111,6 +141,15 @@ def evaluate_directory(
         pending.clear()
 
     for item in items:
+        if item.is_number or (has_numbers and item.label is None):
+            if read_number is None:
+                item.scored = not item.is_number  # a word is still rejected (or not) by the digit path
+                if item.is_number:
+                    item.reason = "not scored: no number reader"
+                    continue
+            else:
+                item.predicted_text, item.reason = _read_one(read_number, directory / item.file)
+                continue
         try:
             result = preprocess((directory / item.file).read_bytes())
         except ImageDecodeError as exc:
@@ -148,19 +187,30 @@ def evaluate_directory(
                 "scenario": i.scenario,
                 "predicted": i.predicted,
                 "reason": i.reason,
+                **({"text": i.text, "predicted_text": i.predicted_text} if i.is_number else {}),
             }
             for i in items
         ],
     }
 
 
+def _read_one(read_number: NumberReader, path: Path) -> tuple[str | None, str | None]:
+    try:
+        return read_number(path.read_bytes())
+    except ImageDecodeError as exc:
+        return None, f"decode error: {exc}"
+
+
 def _row(name: str, items: Iterable[_Item]) -> dict:
     items = list(items)
     digits = [i for i in items if i.label is not None]
-    others = [i for i in items if i.label is None]
+    others = [i for i in items if i.label is None and not i.is_number]
+    numbers = [i for i in items if i.is_number]
+    scored = [i for i in numbers if i.scored]
+    numbers_right = sum(1 for i in scored if i.predicted_text == i.text)
     correct = sum(1 for i in digits if i.predicted == i.label)
     d_rej = sum(1 for i in digits if i.predicted is None)
-    o_rej = sum(1 for i in others if i.predicted is None)
+    o_rej = sum(1 for i in others if i.predicted is None and i.predicted_text is None)
     return {
         "scenario": name,
         "n": len(items),
@@ -172,6 +222,9 @@ def _row(name: str, items: Iterable[_Item]) -> dict:
         "digit_rejected_rate": d_rej / len(digits) if digits else None,
         "non_digit_rejected": o_rej,
         "non_digit_rejection": o_rej / len(others) if others else None,
+        "n_numbers": len(numbers),
+        "number_correct": numbers_right,
+        "number_accuracy": numbers_right / len(scored) if scored else None,
     }
 
 
@@ -186,6 +239,13 @@ def missed_targets(result: dict, targets: dict | None = None) -> list[str]:
         acc = row["digit_accuracy"]
         if acc is not None and acc < t["scenario_digit_accuracy"]:
             out.append(f"{row['scenario']}: digit accuracy {acc:.1%} < {t['scenario_digit_accuracy']:.0%}")
+    number = overall["number_accuracy"]
+    if number is not None and number < t["overall_number_accuracy"]:
+        out.append(f"numbers read exactly {number:.1%} < {t['overall_number_accuracy']:.0%}")
+    for row in result["scenarios"]:
+        acc = row["number_accuracy"]
+        if acc is not None and acc < t["scenario_number_accuracy"]:
+            out.append(f"{row['scenario']}: numbers read exactly {acc:.1%} < {t['scenario_number_accuracy']:.0%}")
     rej = overall["non_digit_rejection"]
     if rej is not None and rej < t["non_digit_rejection"]:
         out.append(f"non-digit rejection {rej:.1%} < {t['non_digit_rejection']:.0%}")
@@ -196,23 +256,32 @@ def missed_targets(result: dict, targets: dict | None = None) -> list[str]:
 
 
 def format_table(result: dict, *, markdown: bool = True) -> str:
-    """The per-scenario rows and the overall row as a Markdown or plain-text table."""
-    header = ["scenario", "n", "digit acc", "digits rejected", "non-digits rejected"]
+    """The per-scenario rows and the overall row as a Markdown or plain-text table; the
+    numbers column appears when the labels hold numbers ("not scored" without a reader)."""
+    rows = [*result["scenarios"], result["overall"]]
+    numbers = result["overall"]["n_numbers"] > 0
+    header = ["scenario", "n", "digit acc", "digits rejected"]
+    header += ["numbers exact"] if numbers else []
+    header += ["non-digits rejected"]
 
     def pct(value: float | None, num: int, den: int) -> str:
         return "-" if value is None else f"{value:.1%} ({num}/{den})"
 
     lines = []
-    for row in [*result["scenarios"], result["overall"]]:
-        lines.append(
-            [
-                row["scenario"],
-                str(row["n"]),
-                pct(row["digit_accuracy"], row["digit_correct"], row["n_digits"]),
-                pct(row["digit_rejected_rate"], row["digit_rejected"], row["n_digits"]),
-                pct(row["non_digit_rejection"], row["non_digit_rejected"], row["n_non_digits"]),
-            ]
-        )
+    for row in rows:
+        cells = [
+            row["scenario"],
+            str(row["n"]),
+            pct(row["digit_accuracy"], row["digit_correct"], row["n_digits"]),
+            pct(row["digit_rejected_rate"], row["digit_rejected"], row["n_digits"]),
+        ]
+        if numbers:
+            scored = row["number_accuracy"] is not None or not row["n_numbers"]
+            cells.append(
+                pct(row["number_accuracy"], row["number_correct"], row["n_numbers"]) if scored else "not scored"
+            )
+        cells.append(pct(row["non_digit_rejection"], row["non_digit_rejected"], row["n_non_digits"]))
+        lines.append(cells)
     if markdown:
         out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
         out += ["| " + " | ".join(cells) + " |" for cells in lines]

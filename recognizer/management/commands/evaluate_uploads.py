@@ -1,3 +1,4 @@
+import importlib
 import json
 from pathlib import Path
 
@@ -5,7 +6,23 @@ from django.core.management.base import BaseCommand, CommandError
 
 from recognizer.evaluation import evaluate_directory, format_table, missed_targets
 from recognizer.serving import served_model
+from vision.decode import decode_image
 from vision.infer import DigitClassifier, decide
+
+
+def number_reader(classifier):
+    """vision.segment's read_number bound to this classifier, as evaluate_directory takes it;
+    None where the number reader is not installed."""
+    try:
+        segment = importlib.import_module("vision.segment")
+    except ModuleNotFoundError:
+        return None
+
+    def read(data: bytes) -> tuple[str | None, str | None]:
+        reading = segment.read_number(decode_image(data), classifier)
+        return reading.text, reading.reason
+
+    return read
 
 
 class Command(BaseCommand):
@@ -39,16 +56,23 @@ class Command(BaseCommand):
             if temperature is not None:
                 classifier = DigitClassifier(served.version.tflite_path, temperature=temperature)
         name += f" (T = {classifier.temperature:.3f})"
+        read_number = number_reader(classifier)
         result = evaluate_directory(
-            directory, labels, classifier.classify, decide=lambda row: decide(row).digit, batch_size=256
+            directory,
+            labels,
+            classifier.classify,
+            decide=lambda row: decide(row).digit,
+            read_number=read_number,
+            batch_size=256,
         )
         self.stdout.write(f"model {name} on {directory}\n")
         self.stdout.write(format_table(result))
         if errors:
             for item in result["items"]:
-                if item["predicted"] != item["label"]:
+                label, predicted = item.get("text", item["label"]), item.get("predicted_text", item["predicted"])
+                if predicted != label:
                     self.stdout.write(
-                        f"{item['file']} {item['scenario']}: label {item['label']} -> {item['predicted']}"
+                        f"{item['file']} {item['scenario']}: label {label} -> {predicted}"
                         + (f" ({item['reason']})" if item["reason"] else "")
                     )
         if result["calibration"]:
@@ -57,6 +81,8 @@ class Command(BaseCommand):
                 f"\ncalibration: ECE {c['ece']:.4f} over {c['images']} images "
                 f"(mean confidence {c['mean_confidence']:.1%}, top choice right {c['top_accuracy']:.1%})"
             )
+        if read_number is None and result["overall"]["n_numbers"]:
+            self.stdout.write("\nnumbers not scored: no number reader (vision/segment.py) in this build")
         missed = missed_targets(result)
         self.stdout.write("\ntargets: " + ("all met" if not missed else "; ".join(missed)))
         if json_path is not None:
