@@ -16,9 +16,12 @@ Pipeline of :func:`preprocess_pil`:
    alpha channel *is* the ink, whatever the colour of the strokes. Otherwise
    transparent areas are filled with the colour of the opaque content.
 2. Polarity: the background is the majority; ink is on whichever side of it
-   reaches further (dark ink on paper, or light ink on a dark canvas). The
-   image is turned so that ink is high.
-3. Background: clean synthetic images (flat background) skip this step. Photos
+   reaches further (dark ink on paper, or light ink on a dark canvas). A tight
+   crop of thick strokes can hold more ink than background: where the image's
+   frame disagrees with the majority, the frame tells. The image is turned so
+   that ink is high.
+3. Background: clean synthetic images (flat background, once the soft edges of
+   the ink are set aside) and crops under 32 px skip this step. Photos
    and scans get a background estimate (a low-percentile filter on a small
    copy, smoothed and scaled back up) that is subtracted, and for dark ink on
    paper divided by the paper brightness, which removes shadows and gradients.
@@ -32,8 +35,8 @@ Pipeline of :func:`preprocess_pil`:
    ("hollow") glyphs, while the loops of 0, 6, 8, 9 stay open. Strokes far
    fatter (fat brush) or thinner (fine pen on a big scan) than MNIST's are
    eroded or dilated toward MNIST's width.
-7. Scale the longest side to 20 px, paste into 28x28 with the centre of mass
-   at the centre.
+7. Scale the longest side to 20 px (a small crop bicubic, its edges steepened
+   back to MNIST's), paste into 28x28 with the centre of mass at the centre.
 
 Cost: about 0.3 ms for a 28x28 PNG (no background correction: a clean image
 skips it), 5-25 ms for a phone photo; large JPEGs are decoded at reduced size.
