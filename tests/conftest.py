@@ -16,6 +16,16 @@ ROOT = Path(__file__).resolve().parent.parent
 platform.processor()
 
 
+def pytest_sessionstart(session):
+    """Importing Keras imports matplotlib, whose first import with a new version (or on a new
+    machine) builds its font cache by running fc-list: do it once here, before the fixture
+    below refuses processes to unmarked tests."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is not None:
+        import matplotlib.font_manager  # noqa: F401
+
+
 def pytest_collection_modifyitems(config, items):
     """Honest markers: a test marked integration is marked slow too, so that
     `pytest -m "not slow"` leaves out everything that starts processes or trains."""

@@ -298,8 +298,9 @@ def training_unavailable() -> str | None:
     if not missing:
         return None
     return (
-        f"training needs {' and '.join(missing)}, which this installation lacks (serving does not): "
-        "install the full requirements (`pip install -r requirements.txt`) or train on a trainer worker"
+        f"training needs {' and '.join(missing)} (the `training` extra), which this installation lacks: "
+        "a serving install (requirements-serving.txt, the web image) does not train. Install the full lock "
+        "(`pip install --require-hashes -r requirements.txt`) or train on a trainer worker"
     )
 
 

@@ -85,3 +85,36 @@ def test_compose_gives_the_app_a_minio_bucket_made_before_it_starts():
         assert env["STORAGE_SECRET_KEY"] == services["minio"]["environment"]["MINIO_ROOT_PASSWORD"]
         assert services[name]["depends_on"]["bucket"]["condition"] == "service_completed_successfully", name
     assert "ports" not in services["minio"]  # reached inside the compose network only
+
+
+def test_each_role_gets_its_image_and_the_web_image_installs_the_serving_lock_only():
+    from tests.mnistsite.test_docker_image import dockerfile_instructions
+
+    services = compose_config()["services"]
+    targets = {name: services[name]["build"]["target"] for name in ("web", "worker", "trainer")}
+    assert targets == {"web": "web", "worker": "web", "trainer": "trainer"}
+    assert services["web"]["image"] == services["worker"]["image"] != services["trainer"]["image"]
+
+    def installs(target: str) -> list[str]:
+        """The pip install commands that build `target`, through the stages it copies from."""
+        chain = dockerfile_instructions(target)
+        for keyword, arguments in list(chain):
+            if keyword == "COPY" and arguments.startswith("--from="):
+                chain += dockerfile_instructions(arguments.split()[0].removeprefix("--from="))
+        return [arguments for keyword, arguments in chain if keyword == "RUN" and "pip install" in arguments]
+
+    for target, lock in (("web", "requirements-serving.txt"), ("trainer", "requirements.txt")):
+        commands = installs(target)
+        assert len(commands) == 1, (target, commands)
+        assert "--require-hashes" in commands[0] and commands[0].endswith(f"-r /tmp/{lock}"), commands[0]
+    serving_lock = (ROOT / "requirements-serving.txt").read_text()
+    for package in ("tensorflow", "keras", "scikit-learn", "matplotlib", "pytest", "playwright", "flask"):
+        assert f"\n{package}==" not in serving_lock, package
+
+
+def test_the_build_context_leaves_out_tests_tools_and_local_state():
+    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()}
+    assert {"tests", "bench", "docs", ".ci", ".git", ".venv", "var", "media/*", "staticfiles"} <= ignored
+    # What the running app reads stays in: the shipped model, templates, static files.
+    for kept in ("models", "templates", "static", "manage.py", "gunicorn.conf.py", "requirements-serving.txt"):
+        assert kept not in ignored and (ROOT / kept).exists(), kept

@@ -22,9 +22,11 @@ PAGES = ["/", "/history", "/models", "/admin/login/", "/api/docs/", "/accounts/l
 STATIC_REFERENCE = re.compile(r"""(?:href|src)=["'](/static/[^"'?#]+)""")
 
 
-def dockerfile_instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) for each instruction, continuation lines joined, comments dropped."""
-    instructions: list[tuple[str, str]] = []
+def dockerfile_instructions(target: str = "web") -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the stages that build `target` (its stage and the stages it
+    is FROM), continuation lines joined, comments dropped."""
+    stages: dict[str, tuple[str, list[tuple[str, str]]]] = {}  # name -> (parent, instructions)
+    current: list[tuple[str, str]] = []
     pending = ""
     for line in (ROOT / "Dockerfile").read_text().splitlines():
         stripped = line.strip()
@@ -34,30 +36,47 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
             pending += stripped[:-1] + " "
             continue
         keyword, _, arguments = (pending + stripped).partition(" ")
-        instructions.append((keyword.upper(), arguments.strip()))
         pending = ""
-    return instructions
+        if keyword.upper() == "FROM":
+            words = arguments.split()
+            current = []
+            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else f"stage{len(stages)}"
+            stages[name] = (words[0], current)
+        current.append((keyword.upper(), arguments.strip()))
+    assert target in stages, f"no stage {target!r} in the Dockerfile: {sorted(stages)}"
+    chain: list[tuple[str, str]] = []
+    while target in stages:
+        parent, instructions = stages[target]
+        chain = instructions + chain
+        target = parent
+    return chain
 
 
-def dockerfile_env() -> dict[str, str]:
-    """What the image's ENV lines set (both the `key=value ...` and the `key value` forms)."""
-    env: dict[str, str] = {}
-    for keyword, arguments in dockerfile_instructions():
+def dockerfile_env(target: str = "web", base: dict[str, str] | None = None) -> dict[str, str]:
+    """What the target's ENV lines set (both the `key=value ...` and the `key value` forms), with
+    `$NAME` expanded from `base` and the lines before, as Docker does."""
+    env = dict(base or {})
+
+    def expand(value: str) -> str:
+        return re.sub(r"\$\{?(\w+)\}?", lambda match: env.get(match.group(1), ""), value)
+
+    for keyword, arguments in dockerfile_instructions(target):
         if keyword != "ENV":
             continue
         words = shlex.split(arguments)
         if "=" in words[0]:
-            env.update(word.split("=", 1) for word in words)
+            env.update((key, expand(value)) for key, value in (word.split("=", 1) for word in words))
         else:
-            env[words[0]] = " ".join(words[1:])
+            env[words[0]] = expand(" ".join(words[1:]))
     return env
 
 
 def dockerfile_collectstatic_command() -> str:
-    """The shell command of the one RUN step that runs collectstatic, inline variables included."""
+    """The shell command of the one RUN step of the web image that runs collectstatic, inline
+    variables included."""
     commands = [
         command.strip()
-        for keyword, arguments in dockerfile_instructions()
+        for keyword, arguments in dockerfile_instructions("web")
         if keyword == "RUN"
         for command in arguments.split("&&")
         if "manage.py collectstatic" in command
@@ -68,10 +87,12 @@ def dockerfile_collectstatic_command() -> str:
 
 def collect_static_as_the_dockerfile_does(static_root: Path) -> None:
     """Run the build step in a build's environment: the ENV lines, no runtime settings."""
-    env = {
+    build_env = {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",  # `python` is this venv's
         "HOME": os.environ.get("HOME", "/tmp"),
-        **dockerfile_env(),
+    }
+    env = {
+        **dockerfile_env("web", base=build_env),
         "STATIC_ROOT": str(static_root),  # the image's /app/staticfiles, here a temporary folder
     }
     result = subprocess.run(

@@ -1,0 +1,272 @@
+"""Footprint of an install: size on disk, web worker memory and start-up, batch worker memory.
+
+    .venv/bin/python bench/footprint.py --venv serving=var/venvs/serving-... [--venv full=/path/to/venv]
+        [--predictions 10000] [--images 10000] [--env MALLOC_ARENA_MAX=2] [--preload] [--json out.json]
+
+Each venv is built beforehand from one lock (`python -m venv V && V/bin/pip install
+--require-hashes -r requirements-serving.txt`; bin/check-serving builds the serving one).
+For each, on SQLite and the embedded broker in a temporary folder (loopback only):
+- installed size (the whole venv) and its five largest packages;
+- what each import costs in a fresh process (RSS after numpy, Pillow, scipy, LiteRT, Django
+  set up, the WSGI application, the model loaded);
+- gunicorn from that venv with one worker (the repository's gunicorn.conf.py): seconds from
+  launch to the first answered prediction; the worker's RSS (and USS, its own pages) after a
+  warm-up and after N predictions; then the worker is killed and the seconds from the kill
+  to the first prediction the fresh worker answers;
+- a Celery worker from that venv (`-Q default`, one pool process) after a job of M images (a
+  zip of 28x28 PNGs): RSS of its main process and of its pool process.
+Numbers depend on the machine's other load: compare venvs within one run.
+"""
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.client import HTTPConnection
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.images import encode, mnist_sample, multipart, render  # noqa: E402
+from tests.recognizer.batch_helpers import labelled_zip  # noqa: E402
+
+IMPORT_STEPS = r"""
+import json, os, sys, time
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+steps = [("python", rss(), 0.0)]
+def step(name, action):
+    started = time.perf_counter()
+    action()
+    steps.append((name, rss(), round(time.perf_counter() - started, 3)))
+step("numpy", lambda: __import__("numpy"))
+step("Pillow", lambda: __import__("PIL.Image"))
+step("scipy.ndimage", lambda: __import__("scipy.ndimage"))
+step("ai_edge_litert", lambda: __import__("ai_edge_litert.interpreter"))
+import django
+step("django.setup", django.setup)
+def wsgi():
+    from django.core.wsgi import get_wsgi_application
+    get_wsgi_application()
+    import recognizer.api, recognizer.views  # what the first request imports through the URLconf
+step("wsgi app + URLconf", wsgi)
+def model():
+    from recognizer.serving import served_model
+    served_model()
+step("model loaded", model)
+print(json.dumps(steps))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def memory_mb(pid: int) -> dict[str, float] | None:
+    """RSS, and USS (private pages: what the process alone costs), in MB."""
+    try:
+        fields = {}
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+            key, value = line.split(":", 1)
+            fields[key] = int(value.split()[0])
+    except (OSError, ValueError):
+        return None
+    uss = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
+    return {"rss": round(fields["Rss"] / 1024, 1), "uss": round(uss / 1024, 1)}
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(proc.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+def venv_size(venv: Path) -> dict:
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    sizes = {}
+    for entry in site.iterdir():
+        if entry.name.endswith((".dist-info", "__pycache__")):
+            continue
+        du = subprocess.run(["du", "-sm", str(entry)], capture_output=True, text=True, check=True)
+        sizes[entry.name] = int(du.stdout.split()[0])
+    total = subprocess.run(["du", "-sm", str(venv)], capture_output=True, text=True, check=True)
+    largest = sorted(sizes.items(), key=lambda item: -item[1])[:5]
+    return {"installed_mb": int(total.stdout.split()[0]), "largest_mb": dict(largest)}
+
+
+def post(port: int, body_and_type: tuple[bytes, str], timeout: float = 30) -> int:
+    body, content_type = body_and_type
+    conn = HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("POST", "/api/predict", body=body, headers={"Content-Type": content_type})
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def first_answer(port: int, body, since: float, timeout: float = 60) -> float:
+    """Seconds from `since` until a prediction is answered 200 (retrying refused connections)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if post(port, body) == 200:
+                return round(time.monotonic() - since, 3)
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError("no prediction answered")
+
+
+def send(port: int, bodies, count: int, threads: int = 4) -> int:
+    errors = [0]
+    lock = threading.Lock()
+
+    def one(n: int) -> None:
+        try:
+            ok = post(port, bodies[n % len(bodies)]) == 200
+        except OSError:
+            ok = False
+        if not ok:
+            with lock:
+                errors[0] += 1
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(one, range(count)))
+    return errors[0]
+
+
+def web_footprint(python: Path, env: dict, options, bodies) -> dict:
+    port = free_port()
+    command = [str(python.parent / "gunicorn"), "mnistsite.wsgi:application", "-c", "gunicorn.conf.py",
+               "--bind", f"127.0.0.1:{port}", "--workers", "1", "--max-requests", "0"]  # fmt: skip
+    if options.preload:
+        command.append("--preload")
+    launched = time.monotonic()
+    master = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        result = {"launch_to_first_prediction_s": first_answer(port, bodies[0], launched)}
+        send(port, bodies, options.warmup)
+        (worker,) = children(master.pid)
+        result["worker_after_warmup_mb"] = memory_mb(worker)
+        result["master_mb"] = memory_mb(master.pid)
+        started = time.monotonic()
+        result["errors"] = send(port, bodies, options.predictions)
+        result["predictions_per_s"] = round(options.predictions / (time.monotonic() - started), 1)
+        result[f"worker_after_{options.predictions}_mb"] = memory_mb(worker)
+        # A fresh worker: kill this one; the master forks another, which answers the next request.
+        killed = time.monotonic()
+        os.kill(worker, signal.SIGKILL)
+        result["fresh_worker_first_prediction_s"] = first_answer(port, bodies[1], killed)
+        return result
+    finally:
+        master.terminate()
+        master.wait(timeout=30)
+
+
+def batch_footprint(python: Path, env: dict, options, folder: Path) -> dict:
+    archive = folder / "digits.zip"
+    archive.write_bytes(labelled_zip(options.images))
+    worker = subprocess.Popen(
+        [str(python.parent / "celery"), "-A", "mnistsite", "worker", "-Q", "default", "--concurrency", "1",
+         "--hostname", f"footprint-{os.getpid()}@%h", "--loglevel", "WARNING"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        started = time.monotonic()
+        done = subprocess.run(
+            [str(python), "manage.py", "batch_predict", str(archive), "--wait", "--json"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=options.timeout,
+        )  # fmt: skip
+        summary = json.loads(done.stdout.strip().splitlines()[-1])
+        result = {
+            "job": {key: summary.get(key) for key in ("status", "total", "succeeded", "images_per_second")},
+            "seconds": round(time.monotonic() - started, 1),
+            "main_mb": memory_mb(worker.pid),
+            "pool_mb": [memory_mb(pid) for pid in children(worker.pid)],
+        }
+        return result
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+
+
+def measure(name: str, venv: Path, options, bodies) -> dict:
+    python = venv / "bin" / "python"
+    with tempfile.TemporaryDirectory(prefix=f"footprint-{name}-") as tmp:
+        folder = Path(tmp)
+        env = {
+            **{key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "VIRTUAL_ENV"))},
+            "DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}",
+            "CELERY_BROKER_URL": f"embedded+sqlite:///{folder / 'broker.sqlite3'}",
+            "MEDIA_ROOT": str(folder / "media"),
+            "MODEL_DIR": str(folder / "models"),
+            "PREDICT_RATE_LIMIT": "off",
+            "GUNICORN_ACCESS_LOG": "/dev/null",
+            "LOG_LEVEL": "WARNING",
+            **dict(pair.split("=", 1) for pair in options.env),
+        }
+        for command in (["migrate", "-v", "0"], ["register_model", "--default"]):
+            subprocess.run([str(python), "manage.py", *command], cwd=ROOT, env=env, check=True, capture_output=True)
+        steps = subprocess.run(
+            [str(python), "-c", IMPORT_STEPS], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+        )
+        result = {
+            "venv": str(venv),
+            **venv_size(venv),
+            "imports_rss_mb": {step: {"rss": rss, "s": s} for step, rss, s in json.loads(steps.stdout)},
+            "web": web_footprint(python, env, options, bodies),
+        }
+        if options.images:
+            result["batch_worker"] = batch_footprint(python, env, options, folder)
+        return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--venv", action="append", required=True, help="NAME=PATH of a venv; repeat for several.")
+    parser.add_argument("--predictions", type=int, default=10_000)
+    parser.add_argument("--warmup", type=int, default=200)
+    parser.add_argument("--images", type=int, default=10_000, help="Images in the batch job (0: no batch worker).")
+    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the servers (MALLOC_ARENA_MAX=2).")
+    parser.add_argument("--preload", action="store_true", help="gunicorn --preload (the app loads in the master).")
+    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--json", type=Path)
+    options = parser.parse_args()
+
+    images, _ = mnist_sample()
+    bodies = [multipart(encode(render(image))) for image in images]
+    results = {
+        "machine": f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start",
+        "env": options.env,
+        "preload": options.preload,
+    }
+    for spec in options.venv:
+        name, _, path = spec.partition("=")
+        results[name] = measure(name, Path(path).resolve(), options, bodies)
+        print(json.dumps({name: results[name]}, indent=2), flush=True)
+    results["load_average_end"] = round(os.getloadavg()[0], 1)
+    if options.json:
+        options.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
