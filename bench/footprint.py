@@ -215,6 +215,7 @@ def measure(name: str, venv: Path, options, bodies) -> dict:
         folder = Path(tmp)
         env = {
             **{key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "VIRTUAL_ENV"))},
+            "DJANGO_SETTINGS_MODULE": "mnistsite.settings",
             "DATABASE_URL": f"sqlite:///{folder / 'db.sqlite3'}",
             "CELERY_BROKER_URL": f"embedded+sqlite:///{folder / 'broker.sqlite3'}",
             "MEDIA_ROOT": str(folder / "media"),
@@ -226,9 +227,9 @@ def measure(name: str, venv: Path, options, bodies) -> dict:
         }
         for command in (["migrate", "-v", "0"], ["register_model", "--default"]):
             subprocess.run([str(python), "manage.py", *command], cwd=ROOT, env=env, check=True, capture_output=True)
-        steps = subprocess.run(
-            [str(python), "-c", IMPORT_STEPS], cwd=ROOT, env=env, capture_output=True, text=True, check=True
-        )
+        steps = subprocess.run([str(python), "-c", IMPORT_STEPS], cwd=ROOT, env=env, capture_output=True, text=True)
+        if steps.returncode:
+            raise RuntimeError(steps.stderr[-3000:])
         result = {
             "venv": str(venv),
             **venv_size(venv),
