@@ -236,6 +236,7 @@ def measure(name: str, venv: Path, options, bodies) -> dict:
             "imports_rss_mb": {step: {"rss": rss, "s": s} for step, rss, s in json.loads(steps.stdout)},
             "web": web_footprint(python, env, options, bodies),
         }
+        print(json.dumps({name: result}, indent=2), flush=True)  # the web's figures, whatever the batch does
         if options.images:
             result["batch_worker"] = batch_footprint(python, env, options, folder)
         return result

@@ -51,10 +51,16 @@ class Channel(kombu_sqlalchemy.Channel):
                 raise kombu_sqlalchemy.Empty()
             message.visible = False
             payload = loads(bytes_to_str(message.payload))
-            self._rows[payload["properties"]["delivery_tag"]] = message.id
-            return payload
-        finally:
+            row = message.id
             self.session.commit()
+        except BaseException:
+            # A COMMIT that fails (the file locked past the timeout) leaves the session
+            # "prepared": without the rollback every later poll raises and the worker stops
+            # (seen with SQLAlchemy 2.1 under load). Empty ends the transaction the same way.
+            self.session.rollback()
+            raise
+        self._rows[payload["properties"]["delivery_tag"]] = row
+        return payload
 
     def _row_delete(self, delivery_tag) -> None:
         row = self._rows.pop(delivery_tag, None)
