@@ -13,7 +13,7 @@ from vision.preprocess import Preprocessed, preprocess_bytes, preprocess_pil
 
 MODES = ["1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I", "I;16", "F", "YCbCr", "HSV"]
 SAVE_FORMATS = {
-    "PNG": {"1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"},
+    "PNG": {"1", "L", "LA", "P", "RGB", "RGBA", "I;16"},  # Pillow 13 no longer writes mode I as PNG
     "JPEG": {"L", "RGB", "CMYK"},
     "WEBP": {"RGB", "RGBA"},
     "BMP": {"1", "L", "P", "RGB"},
