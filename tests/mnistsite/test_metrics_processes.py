@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from celery import current_app
 
 from recognizer.batch import batch_job_create
 from recognizer.models import BatchJob
@@ -60,6 +61,9 @@ def test_metrics_add_up_over_gunicorn_workers_and_show_a_celery_workers_batch_wo
         # One pool process: the values cross from it to the process serving the worker's port.
         # (Two would show the sum too, but a pool of two killed by the test's process-group
         # SIGTERM after running tasks can hang in billiard's shutdown for the full 30 s.)
+        # Tasks that earlier tests left in the shared broker would run here too and be counted.
+        with current_app.connection_for_write() as connection:
+            connection.default_channel.queue_purge("default")
         worker = celery_worker_process(
             queues="default",
             concurrency=1,
