@@ -41,9 +41,19 @@ run: setup
 test: $(VENV)/.installed-dev
 	$(PY) -m ruff check .
 	@if $(PY) -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1); socket.create_connection(('127.0.0.1', 6379), 1)" 2>/dev/null; then \
-		$(MAKE) --no-print-directory test-servers; \
-	else echo "PostgreSQL or Redis does not answer here: testing the embedded configuration only"; fi
-	$(MAKE) --no-print-directory test-embedded
+		$(MAKE) --no-print-directory test-servers && \
+		$(MAKE) --no-print-directory test-embedded EMBEDDED_ARGS="$(CONFIG_FREE)"; \
+	else echo "PostgreSQL or Redis does not answer here: testing the embedded configuration only"; \
+		$(MAKE) --no-print-directory test-embedded; fi
+
+# Tests whose outcome does not depend on the database or the broker (the pure image code, the
+# pages' scripts in Chromium, the API fuzzer, the Docker files) run once, in the first
+# configuration; the second runs everything else (test_batch_page drives a real worker, so it
+# stays in both). Alone, test-embedded runs the whole suite.
+BROWSER_CONFIG_FREE = $(filter-out tests/browser/test_batch_page.py,$(wildcard tests/browser/test_*.py))
+CONFIG_FREE = --ignore=tests/vision $(addprefix --ignore=,$(BROWSER_CONFIG_FREE)) \
+	--ignore=tests/mnistsite/test_fuzz_api.py --ignore=tests/mnistsite/test_docker_image.py \
+	--ignore=tests/mnistsite/test_docker.py
 
 # PostgreSQL + Redis (DATABASE_URL and CELERY_BROKER_URL override the local defaults).
 test-servers: $(VENV)/.installed-dev
@@ -53,7 +63,7 @@ test-servers: $(VENV)/.installed-dev
 # SQLite and the embedded broker: what `make run` gives on a machine with nothing but Python.
 test-embedded: $(VENV)/.installed-dev
 	rm -f var/test-broker*.sqlite3*
-	$(EMBEDDED_ENV) sh -c '$(PY) manage.py runtime_info && $(PY) -m pytest $(PYTEST_ARGS)'
+	$(EMBEDDED_ENV) sh -c '$(PY) manage.py runtime_info && $(PY) -m pytest $(EMBEDDED_ARGS) $(PYTEST_ARGS)'
 
 # Seconds, not minutes: no processes, no training, no browser.
 test-quick: $(VENV)/.installed-dev
