@@ -606,53 +606,32 @@ def batch_jobs_visible(*, user):
     return queryset.none()
 
 
+# The results' columns (results.csv and results.json), each with the Prediction field it reads.
+RESULT_COLUMNS = {
+    "index": "batch_index",
+    "name": "original_name",
+    "prediction": "prediction",
+    "text": "text",
+    "confidence": "confidence",
+    "rejected": "rejected",
+    "reason": "reason",
+    "true_label": "true_label",
+    "true_text": "true_text",
+    "error": "error",
+}
+RESULT_FIELDS = list(RESULT_COLUMNS)
+
+
 def batch_results(*, job: BatchJob):
     """The job's items in order, as dicts (the results.csv and results.json rows)."""
-    rows = (
-        Prediction.objects.filter(batch_job_id=job.pk)
-        .order_by("batch_index")
-        .values_list(
-            "batch_index",
-            "original_name",
-            "prediction",
-            "text",
-            "confidence",
-            "rejected",
-            "reason",
-            "true_label",
-            "true_text",
-            "error",
-        )
-    )
-    for index, name, prediction, text, confidence, rejected, reason, true_label, true_text, error in rows.iterator(
-        chunk_size=2000
-    ):
-        yield {
-            "index": index,
-            "name": name,
-            "prediction": prediction,
-            "text": text or None,
-            "confidence": round(confidence, 6),
-            "rejected": rejected,
-            "reason": reason,
-            "true_label": true_label,
-            "true_text": true_text or None,
-            "error": error,
-        }
+    rows = Prediction.objects.filter(batch_job_id=job.pk).order_by("batch_index").values(*RESULT_COLUMNS.values())
+    for row in rows.iterator(chunk_size=2000):
+        result = {column: row[field] for column, field in RESULT_COLUMNS.items()}
+        result["text"] = result["text"] or None
+        result["true_text"] = result["true_text"] or None
+        result["confidence"] = round(result["confidence"], 6)
+        yield result
 
-
-RESULT_FIELDS = [
-    "index",
-    "name",
-    "prediction",
-    "text",
-    "confidence",
-    "rejected",
-    "reason",
-    "true_label",
-    "true_text",
-    "error",
-]
 
 # A spreadsheet reads a cell that starts with one of these as a formula (OWASP: CSV injection).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
