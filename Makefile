@@ -47,13 +47,14 @@ test: $(VENV)/.installed-dev
 		$(MAKE) --no-print-directory test-embedded; fi
 
 # Tests whose outcome does not depend on the database or the broker (the pure image code, the
-# pages' scripts in Chromium, the API fuzzer, the Docker files) run once, in the first
+# pages' scripts in Chromium, the API fuzzer, the Docker files, Keras training and export) run once, in the first
 # configuration; the second runs everything else (test_batch_page drives a real worker, so it
 # stays in both). Alone, test-embedded runs the whole suite.
 BROWSER_CONFIG_FREE = $(filter-out tests/browser/test_batch_page.py,$(wildcard tests/browser/test_*.py))
 CONFIG_FREE = --ignore=tests/vision $(addprefix --ignore=,$(BROWSER_CONFIG_FREE)) \
 	--ignore=tests/mnistsite/test_fuzz_api.py --ignore=tests/mnistsite/test_docker_image.py \
-	--ignore=tests/mnistsite/test_docker.py
+	--ignore=tests/mnistsite/test_docker.py \
+	$(addprefix --ignore=tests/training/,test_train.py test_architectures.py test_export.py test_data.py test_negatives.py)
 
 # PostgreSQL + Redis (DATABASE_URL and CELERY_BROKER_URL override the local defaults).
 test-servers: $(VENV)/.installed-dev
