@@ -11,33 +11,41 @@ NONE_LABEL = "none"
 _DATETIME = serializers.DateTimeField()  # formats like every other DRF datetime
 
 
-def prediction_representation(obj: Prediction, *, request=None) -> dict:
-    """A prediction as the API answers it. A plain function: DRF would build the
-    ModelSerializer's seventeen fields anew for every answer, a third of a /api/predict call.
-    With the request, the image URLs are absolute: a client opens them as they are."""
+def _image_url(obj: Prediction, kind: str, request) -> str:
+    """A signed URL of one of the prediction's images; absolute with the request, so that a
+    client opens it as it is."""
+    url = prediction_image_url(prediction_id=obj.pk, kind=kind)
+    return request.build_absolute_uri(url) if request is not None else url
 
-    def image_url(kind: str) -> str:
-        url = prediction_image_url(prediction_id=obj.pk, kind=kind)
-        return request.build_absolute_uri(url) if request is not None else url
 
+def _answer_fields(obj: Prediction) -> dict:
+    """What every answer about a prediction says, digit or number."""
     return {
         "id": obj.pk,
-        "prediction": obj.prediction,
-        "confidence": obj.confidence,
-        "probs": obj.probs,
         "rejected": obj.rejected,
         "reason": obj.reason or None,
         "model_version": obj.model_version.version if obj.model_version_id is not None else None,
         "created": _DATETIME.to_representation(obj.created),
         "source": obj.source,
-        "no_digit_prob": obj.no_digit_prob,
         "preprocess_ms": obj.preprocess_ms,
         "inference_ms": obj.inference_ms,
+    }
+
+
+def prediction_representation(obj: Prediction, *, request=None) -> dict:
+    """A prediction as the API answers it. A plain function: DRF would build the
+    ModelSerializer's seventeen fields anew for every answer, a third of a /api/predict call."""
+    return {
+        **_answer_fields(obj),
+        "prediction": obj.prediction,
+        "confidence": obj.confidence,
+        "probs": obj.probs,
+        "no_digit_prob": obj.no_digit_prob,
         "original_name": obj.original_name,
         # Signed: whoever received the answer can open them without a session (an API client has
         # none). None where nothing is stored to show (a batch item keeps no original).
-        "input_url": image_url("input") if obj.model_input is not None else None,
-        "original_url": image_url("original") if obj.original else None,
+        "input_url": _image_url(obj, "input", request) if obj.model_input is not None else None,
+        "original_url": _image_url(obj, "original", request) if obj.original else None,
         "true_label": label_representation(obj.true_label),
         "label_source": obj.label_source or None,
         # The reviewer's user name; reviewed_by is loaded with the row (access.predictions_visible).
@@ -53,19 +61,11 @@ def prediction_representation(obj: Prediction, *, request=None) -> dict:
 
 def number_representation(obj: Prediction, *, request=None) -> dict:
     """A number prediction as /api/read answers it (ReadOutputSerializer describes it)."""
-    url = prediction_image_url(prediction_id=obj.pk, kind="original") if obj.original else None
     return {
-        "id": obj.pk,
+        **_answer_fields(obj),
         "text": obj.text or None,
         "digits": obj.digits,
-        "rejected": obj.rejected,
-        "reason": obj.reason or None,
-        "model_version": obj.model_version.version if obj.model_version_id is not None else None,
-        "created": _DATETIME.to_representation(obj.created),
-        "source": obj.source,
-        "preprocess_ms": obj.preprocess_ms,
-        "inference_ms": obj.inference_ms,
-        "original_url": request.build_absolute_uri(url) if url and request is not None else url,
+        "original_url": _image_url(obj, "original", request) if obj.original else None,
     }
 
 
