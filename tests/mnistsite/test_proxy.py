@@ -5,6 +5,7 @@ what the proxy forwards. The helpers here are bench/slow_clients.py's too."""
 import http.server
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -354,4 +355,54 @@ def test_static_files_are_served_by_the_proxy_from_the_collected_folder(echo_pro
     status, body = http_get(url, "/static/favicon.svg")
     assert status == 200
     assert body == (ROOT / "static" / "favicon.svg").read_bytes()
+    assert len(upstream.seen) == before
+
+
+def response_headers(answer: bytes) -> dict[str, str]:
+    """The headers of a raw answer, names in lower case."""
+    lines = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")[1:]
+    return {name.strip().lower(): value.strip() for name, value in (line.split(":", 1) for line in lines)}
+
+
+def proxied_get(url: str, path: str, headers: dict | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    """GET through nginx: (the headers the upstream received, the headers the client got), lower case."""
+    host, port = url.removeprefix("http://").split(":")
+    conn = HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        response = conn.getresponse()
+        seen = json.loads(response.read())["headers"]
+        return {k.lower(): v for k, v in seen.items()}, {k.lower(): v for k, v in response.getheaders()}
+    finally:
+        conn.close()
+
+
+def test_the_clients_request_id_is_passed_to_the_upstream_and_returned(echo_proxy):
+    url, _, _ = echo_proxy
+    seen, answered = proxied_get(url, "/api/health", {"X-Request-ID": "trace-42.a:b_c"})
+    assert seen["x-request-id"] == "trace-42.a:b_c"
+    assert answered["x-request-id"] == "trace-42.a:b_c"
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [None, "has spaces in it", "x" * 129, "semi;colon"],
+    ids=["none", "spaces", "too-long", "semicolon"],
+)
+def test_without_a_usable_request_id_the_proxy_makes_one_up_and_returns_it(echo_proxy, sent):
+    url, _, _ = echo_proxy
+    seen, answered = proxied_get(url, "/api/health", {"X-Request-ID": sent} if sent else {})
+    made_up = seen["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", made_up), made_up
+    assert answered["x-request-id"] == made_up
+    assert proxied_get(url, "/api/health")[0]["x-request-id"] != made_up  # one per request
+
+
+def test_the_proxys_own_answers_carry_the_request_id_too(echo_proxy):
+    url, upstream, _ = echo_proxy
+    before = len(upstream.seen)
+    request = f"POST /api/predict HTTP/1.1\r\nHost: x\r\nX-Request-ID: too-big-1\r\nContent-Length: {12 << 20}\r\n\r\n"
+    answer = raw_request(url, request.encode())
+    assert answer.split(b" ")[1] == b"413"
+    assert response_headers(answer)["x-request-id"] == "too-big-1"
     assert len(upstream.seen) == before
