@@ -13,6 +13,7 @@ import os
 import platform
 import statistics
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
+from mnistsite.objectstore import object_storage_enabled, object_tree_put
 from training.models import ModelComparison
 
 logger = logging.getLogger(__name__)
@@ -520,6 +522,14 @@ def comparison_report_write(*, rows: list[dict[str, Any]], out_dir: Path, comman
 
 
 def model_comparison_record(*, results: list[dict[str, Any]], report_dir: str | Path, command: str) -> ModelComparison:
-    """Store one comparison run (its rows, where its report lies, the command that made it)."""
+    """Store one comparison run (its rows, where its report lies, the command that made it).
+    With object storage, the report's files go to the bucket first, under
+    comparisons/<time>-<random>/, and every web host serves its plots from there."""
+    storage_prefix = ""
+    if object_storage_enabled():
+        storage_prefix = f"comparisons/{timezone.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}"
+        object_tree_put(directory=Path(report_dir), prefix=storage_prefix)
     with transaction.atomic():
-        return ModelComparison.objects.create(results=results, report_dir=str(report_dir), command=command[:500])
+        return ModelComparison.objects.create(
+            results=results, report_dir=str(report_dir), storage_prefix=storage_prefix, command=command[:500]
+        )

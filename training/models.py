@@ -139,6 +139,9 @@ class ModelComparison(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     results = models.JSONField(default=list)
     report_dir = models.CharField(max_length=500)
+    storage_prefix = models.CharField(
+        max_length=500, blank=True, help_text="Its report's folder in the object storage (empty: report_dir only)."
+    )
     command = models.CharField(max_length=500, blank=True)
 
     class Meta:

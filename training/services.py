@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -23,6 +24,7 @@ from mnistsite.objectstore import (
 from training import progress as phases
 from training.gate import GateDecision, activation_decide
 from training.models import ModelVersion, TrainingJob
+from training.selectors import EDA_NAMES_KEY, EDA_PREFIX
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +70,17 @@ def model_version_register(
         training_job=training_job,
         temperature=float(temperature),
     )
+
+
+def eda_report_store(*, directory: Path) -> str:
+    """With object storage, store the data analysis written in `directory` (eda_report) in the
+    bucket under eda/, replacing the last run's, so that every web host shows it; returns the
+    prefix ("" without a bucket: the models page reads ARTIFACTS_DIR/eda of its own host)."""
+    if not object_storage_enabled():
+        return ""
+    object_tree_put(directory=Path(directory), prefix=EDA_PREFIX)
+    cache.delete(EDA_NAMES_KEY)
+    return EDA_PREFIX
 
 
 def activation_gate(*, version: ModelVersion, active: ModelVersion | None) -> GateDecision:

@@ -5,9 +5,7 @@ are served only by whitelisted PNG names from a known folder, never by a client'
 """
 
 import re
-from pathlib import Path
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, JsonResponse
@@ -16,7 +14,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from training.models import ModelComparison, ModelVersion, TrainingJob
-from training.selectors import model_version_report_names, model_version_report_open
+from training.selectors import (
+    eda_report_names,
+    eda_report_open,
+    model_comparison_report_names,
+    model_comparison_report_open,
+    model_version_report_names,
+    model_version_report_open,
+)
 from training.services import model_version_activate
 
 # The report images a training run writes next to its model (training.train).
@@ -29,32 +34,14 @@ PNG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.png$")
 ACTIVE_JOB_STATUSES = [TrainingJob.Status.QUEUED, TrainingJob.Status.RUNNING]
 
 
-def eda_dir() -> Path:
-    return Path(settings.ARTIFACTS_DIR) / "eda"
-
-
-def png_names(directory: str | Path | None) -> list[str]:
-    """The PNG files directly inside `directory` whose names are safe to put in a URL."""
-    if not directory:
-        return []
-    folder = Path(directory)
-    if not folder.is_dir():
-        return []
-    return sorted(p.name for p in folder.iterdir() if PNG_NAME.match(p.name) and p.is_file())
+def png_names(names: list[str]) -> list[str]:
+    """The PNG files among `names` whose names are safe to put in a URL."""
+    return [name for name in names if PNG_NAME.match(name)]
 
 
 def plot_title(name: str) -> str:
     """ "accuracy_by_model.png" -> "Accuracy by model"."""
     return name.removesuffix(".png").replace("_", " ").replace("-", " ").capitalize()
-
-
-def png_file_response(directory: str | Path, name: str, allowed) -> FileResponse:
-    if name not in allowed or not PNG_NAME.match(name):
-        raise Http404("no such report image")
-    path = Path(directory) / name
-    if not path.is_file():
-        raise Http404("no such report image")
-    return png_handle_response(path.open("rb"))
 
 
 def png_handle_response(handle) -> FileResponse:
@@ -265,11 +252,11 @@ def models_page(request):
                 "title": plot_title(name),
                 "url": reverse("model-comparison-report", args=[comparison.pk, name]),
             }
-            for name in png_names(comparison.report_dir)
+            for name in png_names(model_comparison_report_names(comparison=comparison))
         ]
     eda_plots = [
         {"name": name, "title": plot_title(name), "url": reverse("eda-plot", args=[name])}
-        for name in png_names(eda_dir())
+        for name in png_names(eda_report_names())
     ]
     jobs = list(TrainingJob.objects.filter(status__in=ACTIVE_JOB_STATUSES).order_by("created"))
     recent_jobs = list(TrainingJob.objects.exclude(status__in=ACTIVE_JOB_STATUSES)[:5]) if request.user.is_staff else []
@@ -280,7 +267,6 @@ def models_page(request):
         "comparison_table": comparison_table(comparison.results) if comparison else None,
         "comparison_plots": comparison_plots,
         "eda_plots": eda_plots,
-        "eda_dir": eda_dir(),
         "jobs": jobs,
         "recent_jobs": recent_jobs,
     }
@@ -319,9 +305,19 @@ def model_version_report(request, pk: int, name: str):
 @require_GET
 def model_comparison_report(request, pk: int, name: str):
     comparison = get_object_or_404(ModelComparison, pk=pk)
-    return png_file_response(comparison.report_dir, name, png_names(comparison.report_dir))
+    if not PNG_NAME.match(name) or name not in model_comparison_report_names(comparison=comparison):
+        raise Http404("no such report image")
+    handle = model_comparison_report_open(comparison=comparison, name=name)
+    if handle is None:
+        raise Http404("no such report image")
+    return png_handle_response(handle)
 
 
 @require_GET
 def eda_plot(request, name: str):
-    return png_file_response(eda_dir(), name, png_names(eda_dir()))
+    if not PNG_NAME.match(name) or name not in eda_report_names():
+        raise Http404("no such report image")
+    handle = eda_report_open(name=name)
+    if handle is None:
+        raise Http404("no such report image")
+    return png_handle_response(handle)

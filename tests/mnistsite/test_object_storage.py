@@ -1,6 +1,7 @@
 """Object storage against a real S3-protocol server (moto's, its own process): uploads, batch
-inputs and model versions cross "hosts" that share only the database and the bucket. (A
-trained model in the bucket: tests/training/test_training_job.py, to train once only.)"""
+inputs, model versions and the reports of comparisons and of the data analysis cross "hosts"
+that share only the database and the bucket. (A trained model and its reports in the bucket:
+tests/training/test_training_job.py, to train once only.)"""
 
 import json
 import shutil
@@ -11,13 +12,16 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 
 from recognizer import batch
 from recognizer.models import BatchJob, Prediction
 from recognizer.serving import served_model, served_model_reset, serving_status
 from tests.conftest import ROOT, another_host_env, subprocess_env, wait_until
-from tests.images import digit_png
+from tests.images import digit_png, mnist_sample
 from tests.recognizer.batch_helpers import labelled_zip, mnist_pngs, upload
+from training.compare import model_comparison_record
+from training.eda import FIGURES
 from training.models import ModelVersion
 from training.services import model_version_activate, model_version_register
 
@@ -115,3 +119,57 @@ def test_a_missing_or_corrupt_model_object_keeps_the_previous_version_serving(
     assert served_model().version == newer
     assert serving_status()["error"] is None
     served_model_reset()
+
+
+def served_bytes(response) -> bytes:
+    assert response.status_code == 200, response
+    assert response["Content-Type"] == "image/png"
+    return b"".join(response.streaming_content)
+
+
+def test_a_comparisons_report_is_stored_in_the_bucket_and_served_by_a_host_without_its_folder(
+    transactional_db, object_storage, client, tmp_path
+):
+    report_dir = tmp_path / "comparison"
+    report_dir.mkdir()
+    plots = {"accuracy_by_model.png": digit_png(1)[0], "accuracy_vs_params.png": digit_png(2)[0]}
+    for name, data in plots.items():
+        (report_dir / name).write_bytes(data)
+    (report_dir / "comparison.json").write_text("{}")
+
+    comparison = model_comparison_record(
+        results=[{"name": "svm", "accuracy": 0.97}], report_dir=report_dir, command="x"
+    )
+
+    prefix = comparison.storage_prefix
+    assert prefix.startswith("comparisons/")
+    assert object_storage.keys(prefix) == [f"{prefix}/{name}" for name in sorted([*plots, "comparison.json"])]
+    shutil.rmtree(report_dir)  # the web host never had the folder
+    html = client.get("/models").content.decode()
+    for name, data in plots.items():
+        url = f"/models/comparisons/{comparison.pk}/{name}"
+        assert url in html
+        assert served_bytes(client.get(url)) == data
+    assert client.get(f"/models/comparisons/{comparison.pk}/missing.png").status_code == 404
+    assert client.get(f"/models/comparisons/{comparison.pk}/comparison.json").status_code == 404
+
+
+def test_the_data_analysis_is_stored_by_eda_report_and_shown_by_a_host_that_did_not_run_it(
+    transactional_db, object_storage, client, tmp_path, settings, monkeypatch
+):
+    images, labels = mnist_sample()
+    monkeypatch.setattr(
+        "training.management.commands.eda_report.load_mnist", lambda directory: (images, labels, images, labels)
+    )
+    settings.ARTIFACTS_DIR = tmp_path / "analysis-host"
+    call_command("eda_report")
+
+    assert object_storage.keys("eda/") == sorted(f"eda/{name}" for name in [*FIGURES, "eda.json"])
+    settings.ARTIFACTS_DIR = tmp_path / "web-host"  # another host: no eda/ folder of its own
+    html = client.get("/models").content.decode()
+    assert 'id="no-eda"' not in html
+    for name in FIGURES:
+        assert f"/models/eda/{name}" in html
+    name = FIGURES[0]
+    assert served_bytes(client.get(f"/models/eda/{name}")) == object_storage.read(f"eda/{name}")
+    assert client.get("/models/eda/missing.png").status_code == 404

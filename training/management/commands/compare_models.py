@@ -5,6 +5,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from mnistsite.objectstore import ObjectStorageError
 from training.compare import (
     comparison_report_write,
     comparison_run,
@@ -82,6 +83,11 @@ class Command(BaseCommand):
             log=self.stdout.write,
         )
         comparison_report_write(rows=rows, out_dir=out_dir, command=command)
-        comparison = model_comparison_record(results=rows, report_dir=out_dir, command=command)
+        try:
+            comparison = model_comparison_record(results=rows, report_dir=out_dir, command=command)
+        except ObjectStorageError as exc:
+            raise CommandError(f"the report is in {out_dir} but not in the object storage: {exc}") from exc
         self.stdout.write(comparison_table(rows))
-        self.stdout.write(f"report in {out_dir}; recorded as model comparison {comparison.pk}")
+        prefix = comparison.storage_prefix
+        stored = f", stored in the object storage under {prefix}/" if prefix else ""
+        self.stdout.write(f"report in {out_dir}{stored}; recorded as model comparison {comparison.pk}")
