@@ -57,9 +57,13 @@ def degraded_scan(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     return buffer.getvalue()
 
 
-def population_build(x: np.ndarray, y: np.ndarray) -> list[tuple[bytes, int]]:
-    rng = np.random.default_rng(SEED)
-    pick = rng.choice(len(x), size=POPULATION, replace=False)
+def population_build(
+    x: np.ndarray, y: np.ndarray, *, seed: int = SEED, size: int = POPULATION
+) -> list[tuple[bytes, int]]:
+    """``size`` training digits, picked and degraded with ``seed`` (SEED: the reported loop;
+    bench/finetune_recipes.py tunes on others)."""
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(x), size=size, replace=False)
     return [(degraded_scan(x[i], rng), int(y[i])) for i in pick]
 
 
@@ -99,16 +103,43 @@ def accuracy(answers: list[dict], labels: list[int]) -> float:
     return float(np.mean([a.get("prediction") == label for a, label in zip(answers, labels, strict=True)]))
 
 
-def candidate_accuracy(version, items: list[tuple[bytes, int]]) -> float:
-    """The version's answers on the items, as served (preprocessing, its temperature, the decision rule)."""
+def served(version, items: list[tuple[bytes, int]]) -> dict:
+    """The version on the items as served (preprocessing, its temperature, the decision rule):
+    accuracy, and the ECE of its calibrated probabilities on the images preprocessing kept
+    with the ECE a perfectly calibrated model would show there by chance (ece_of_calibrated)."""
+    from vision.calibration import ece_of_calibrated, expected_calibration_error
     from vision.infer import DigitClassifier, decide_rows
     from vision.preprocess import preprocess_bytes
 
     pixels = [preprocess_bytes(data).pixels for data, _ in items]
+    kept = np.asarray([p is not None for p in pixels])
     shown = [p if p is not None else np.zeros((28, 28), np.float32) for p in pixels]
     probs = DigitClassifier(version.tflite_path, temperature=version.temperature).classify(np.stack(shown))
     answers = [d.digit if p is not None else None for d, p in zip(decide_rows(probs), pixels, strict=True)]
-    return float(np.mean([a == label for a, (_, label) in zip(answers, items, strict=True)]))
+    labels = np.asarray([label for _, label in items])
+    chance = ece_of_calibrated(probs[kept].max(axis=1))
+    return {
+        "n": len(items),
+        "accuracy": round(float(np.mean([a == label for a, label in zip(answers, labels, strict=True)])), 4),
+        "ece": round(expected_calibration_error(probs[kept], labels[kept]), 4),
+        "ece_if_calibrated": {k: round(v, 4) for k, v in chance.items()},
+    }
+
+
+def candidate_accuracy(version, items: list[tuple[bytes, int]]) -> float:
+    return served(version, items)["accuracy"]
+
+
+def field_test_chance(version) -> dict:
+    """The ECE a perfectly calibrated model shows on field-test by chance alone, with the
+    version's own calibrated confidences there: what an ECE measured on ~100 images can tell."""
+    from recognizer.field import field_set_arrays
+    from vision.calibration import ece_of_calibrated
+    from vision.infer import DigitClassifier
+
+    x = field_set_arrays()["x_test"]
+    probs = DigitClassifier(version.tflite_path, temperature=version.temperature).classify(x.astype(np.float32) / 255)
+    return {k: round(v, 4) for k, v in ece_of_calibrated(probs.max(axis=1)).items()}
 
 
 def review(staff, prediction_id: int, label: int) -> str:
@@ -134,6 +165,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folder", type=Path, default=ROOT / "var" / "review-loop")
     parser.add_argument("--keep", action="store_true", help="Keep the folder of an earlier run (default: start fresh).")
+    parser.add_argument(
+        "--seed", type=int, default=SEED, help=f"population seed ({SEED}: the reported run; tune recipes on others)"
+    )
+    parser.add_argument(
+        "--more",
+        type=int,
+        default=2000,
+        help="more images of the population, never reviewed, scored offline before and after (accuracy, ECE)",
+    )
     args = parser.parse_args(argv)
     if args.folder.exists() and not args.keep:
         shutil.rmtree(args.folder)
@@ -148,7 +188,7 @@ def main(argv: list[str] | None = None) -> dict:
     from training.models import ModelVersion
 
     x_train, y_train, _, _ = load_mnist(Path(os.environ["MNIST_DIR"]))
-    population = population_build(x_train, y_train)
+    population = population_build(x_train, y_train, seed=args.seed)
     labels = [label for _, label in population]
     client = APIClient()
     answers = [upload(client, data, f"item {i}") for i, (data, _) in enumerate(population)]
@@ -178,8 +218,12 @@ def main(argv: list[str] | None = None) -> dict:
     after_held = accuracy(again, [labels[i] for i in held])
     new_version = ModelVersion.objects.get(version=outcome["version"])
     candidate_held = candidate_accuracy(new_version, [population[i] for i in held])
+    # Other digits degraded the same way (another seed): large enough for an ECE to mean something.
+    more = population_build(x_train, y_train, seed=args.seed + 1000, size=args.more) if args.more else []
+    metrics = new_version.metrics or {}
     summary = {
         "population": POPULATION,
+        "seed": args.seed,
         "reviewed": REVIEWED,
         "reviewed_through": sorted(ways),
         "before_version": before_version.version,
@@ -197,6 +241,13 @@ def main(argv: list[str] | None = None) -> dict:
         "activation_note": new_version.activation_note,
         "temperature": new_version.temperature,
         "field_scores": {k: new_version.field_scores.get(k) for k in ("n", "accuracy", "ece")},
+        "field_test_ece_if_calibrated": field_test_chance(new_version),
+        "more_before": served(before_version, more) if more else None,
+        "more_after": served(new_version, more) if more else None,
+        "blend": metrics.get("blend"),
+        "distill": metrics.get("distill"),
+        "fit_seconds": metrics.get("fit_seconds"),
+        "mnist_accuracy_before": before_version.accuracy,
         "active_field_scores_before": {
             k: ModelVersion.objects.get(pk=before_version.pk).field_scores.get(k) for k in ("n", "accuracy", "ece")
         },

@@ -107,9 +107,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         "architecture": "complex_cnn",
         "model_options": {"width": 32, "dropout": 0.3},
         "init": "active",
-        # The result is the average of the weights it started from and those it reached (WiSE-FT):
-        # most of what it learnt from the field, little of what it forgot of MNIST.
-        "blend": 0.5,
+        # The result is a mix of the weights it started from and those it reached (WiSE-FT):
+        # the largest share of the trained weights (of these) that reads MNIST training digits
+        # kept out of this training (blend_check of them) at most blend_tolerance below the
+        # starting weights (blend_choose). Never chosen on the MNIST test set.
+        "blend": [1.0, 0.9, 0.8, 0.7, 0.6, 0.5],
+        "blend_check": 10000,
+        "blend_tolerance": 0.0005,
+        # Learning without forgetting: on MNIST and generated images the target is half the
+        # label, half what the starting model answers (distiller_build).
+        "distill": 0.5,
         "epochs": 2,
         "batch_size": 128,
         "lr": 2e-4,
@@ -182,18 +189,110 @@ def augment_fn(*, rotation_deg: float, scale: float, shear: float, shift_px: flo
     return augment
 
 
-def dataset_build(x: np.ndarray, y: np.ndarray, *, batch_size: int, seed: int, augment: dict | None):
-    """Shuffled, batched, augmented tf.data pipeline with one-hot labels (the loss smooths them)."""
+FIELD_MARK = 16  # added to a field image's label on its way through the pipeline (labels are 0-10)
+
+
+def dataset_build(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    batch_size: int,
+    seed: int,
+    augment: dict | None,
+    is_field: np.ndarray | None = None,
+):
+    """Shuffled, batched, augmented tf.data pipeline with one-hot labels (the loss smooths them).
+
+    With ``is_field`` (a mask of the images that are reviews) each label row gets a 12th
+    column, 1 for a field image: the distillation loss (``distiller_build``) reads it."""
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((x, y.astype(np.int32)))
+    labels = y.astype(np.int32)
+    if is_field is not None:
+        labels = labels + FIELD_MARK * np.asarray(is_field, np.int32)
+    ds = tf.data.Dataset.from_tensor_slices((x, labels))
     ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
     if augment:
         ds = ds.map(augment_fn(**augment), num_parallel_calls=tf.data.AUTOTUNE)
     else:
         ds = ds.map(lambda a, b: (tf.cast(a, tf.float32)[..., None] / 255.0, b))
-    ds = ds.map(lambda a, b: (a, tf.one_hot(b, NUM_CLASSES)))
+    if is_field is None:
+        ds = ds.map(lambda a, b: (a, tf.one_hot(b, NUM_CLASSES)))
+    else:
+        ds = ds.map(
+            lambda a, b: (
+                a,
+                tf.concat(
+                    [tf.one_hot(b % FIELD_MARK, NUM_CLASSES), tf.cast(b >= FIELD_MARK, tf.float32)[:, None]], axis=1
+                ),
+            )
+        )
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def distiller_build(student, teacher, *, weight: float, label_smoothing: float):
+    """The student, trained to keep the teacher's answers where it has nothing new to learn
+    (learning without forgetting). For MNIST and generated images the target is
+    ``(1 - weight) * label + weight * teacher(image)``, the teacher reading the same augmented
+    image; for field images (12th label column 1) it is the label alone. Labels are smoothed
+    by ``label_smoothing`` as in the plain recipe. ``call`` is the student's: predict,
+    the progress callback and EMA see the student only (the teacher is frozen)."""
+    import keras
+    from keras import ops
+
+    teacher.trainable = False
+
+    class Distiller(keras.Model):
+        def __init__(self):
+            super().__init__(name="distiller")
+            self.student = student
+            self.teacher = teacher
+
+        def call(self, x, training=False):
+            return self.student(x, training=training)
+
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, **kwargs):
+            hard = y[:, :NUM_CLASSES] * (1.0 - label_smoothing) + label_smoothing / NUM_CLASSES
+            field = y[:, NUM_CLASSES:]
+            soft = ops.stop_gradient(self.teacher(x, training=False))
+            target = field * hard + (1.0 - field) * ((1.0 - weight) * hard + weight * soft)
+            return ops.mean(keras.losses.categorical_crossentropy(target, y_pred))
+
+    return Distiller()
+
+
+def blend_choose(
+    *,
+    model,
+    start: list[np.ndarray],
+    end: list[np.ndarray],
+    x_check: np.ndarray,
+    y_check: np.ndarray,
+    grid: list[float],
+    tolerance: float,
+) -> tuple[float, list[dict]]:
+    """WiSE-FT's coefficient, chosen on held-out MNIST: the largest ``alpha`` in ``grid`` whose
+    weights ``alpha * end + (1 - alpha) * start`` read ``x_check`` (MNIST training digits kept
+    out of this training: never the test set) at most ``tolerance`` below the starting
+    weights; the smallest in ``grid`` when none does. Leaves ``model`` with those weights.
+    Returns (alpha, [{"alpha", "accuracy"}] for the starting weights and each alpha tried)."""
+
+    def read_with(weights) -> float:
+        for variable, value in zip(model.weights, weights, strict=True):
+            variable.assign(value)
+        return digit_accuracy(model.predict(x_check, batch_size=1000, verbose=0), y_check)
+
+    baseline = read_with(start)
+    table = [{"alpha": 0.0, "accuracy": baseline}]
+    ordered = sorted(grid, reverse=True)
+    chosen = ordered[-1]
+    for alpha in ordered:
+        accuracy = read_with([alpha * e + (1.0 - alpha) * s for e, s in zip(end, start, strict=True)])
+        table.append({"alpha": alpha, "accuracy": accuracy})
+        if accuracy >= baseline - tolerance - 1e-12:
+            chosen = alpha
+            break
+    return chosen, table  # the last weights read are the chosen ones
 
 
 def model_compile(
@@ -225,7 +324,12 @@ def model_compile(
             ema_momentum=ema_momentum or 0.99,
         ),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+        # The first 11 label columns: a distiller's labels carry a 12th (dataset_build).
+        metrics=[
+            keras.metrics.MeanMetricWrapper(
+                lambda y, p: keras.metrics.categorical_accuracy(y[:, :NUM_CLASSES], p), name="accuracy"
+            )
+        ],
     )
     return model
 
@@ -322,6 +426,7 @@ def train(
     field_set: Path | None = None,
     with_reviews: bool = False,
     init_model: Path | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> dict:
     """Train, evaluate and export a model into ``output_dir``; return the metrics.
 
@@ -333,7 +438,8 @@ def train(
     ``field_set``: a snapshot of reviewed predictions (recognizer.field); with
     ``with_reviews`` its field-train part joins the training data (datasets.field_mix), and
     it always joins the calibration set. ``init_model``: a .keras file to start from
-    (preset finetune) instead of new weights.
+    (preset finetune) instead of new weights. ``overrides``: other preset keys to change
+    (bench/finetune_recipes.py tries recipes this way).
     """
     why_not = training_unavailable()
     if why_not:
@@ -344,9 +450,8 @@ def train(
         return lambda message, done, total: report(phase=phase, message=message, step=done, steps=total)
 
     started = time.monotonic()
-    params = preset_resolve(
-        preset, epochs=epochs, batch_size=batch_size, architecture=architecture, train_size=train_size
-    )
+    named = {"epochs": epochs, "batch_size": batch_size, "architecture": architecture, "train_size": train_size}
+    params = preset_resolve(preset, **{**(overrides or {}), **{k: v for k, v in named.items() if v is not None}})
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     mnist_dir = Path(mnist_dir)
@@ -364,8 +469,12 @@ def train(
     if field_set is not None:
         with np.load(field_set) as snapshot:
             field_x, field_y = snapshot["x_train"], snapshot["y_train"]
+    x_check, y_check = x_held, y_held  # MNIST kept out of this training: blend_choose reads it
     if params["train_size"]:
-        pick = np.random.default_rng(seed).permutation(len(x_mnist))[: params["train_size"]]
+        order = np.random.default_rng(seed).permutation(len(x_mnist))
+        pick, rest = order[: params["train_size"]], order[params["train_size"] :]
+        rest = rest[: max(0, (params.get("blend_check") or 0) - len(y_held))]
+        x_check, y_check = np.concatenate([x_held, x_mnist[rest]]), np.concatenate([y_held, y_mnist[rest]])
         x_mnist, y_mnist = x_mnist[pick], y_mnist[pick]
     counts = datasets.extras_scaled(datasets.DEFAULT_EXTRAS, params["extras_fraction"])
     report(phase=phases.GENERATING, message=f"{sum(counts.values())} images", steps=sum(counts.values()))
@@ -377,11 +486,12 @@ def train(
         counts=counts,
         on_progress=fetch_progress(phases.GENERATING),
     )
-    field_images = 0
+    is_field = None
     if with_reviews and field_x is not None and len(field_x):
-        x_train, y_train, field_images = datasets.field_mix(
+        x_train, y_train, is_field = datasets.field_mix(
             x=x_train, y=y_train, field_x=field_x, field_y=field_y, share=params["field_share"], seed=seed
         )
+    field_images = int(is_field.sum()) if is_field is not None else 0
     logger.info(
         "training on %d images (%d MNIST, %d field-train with repeats, %d generated)",
         len(x_train),
@@ -406,13 +516,25 @@ def train(
         for layer in model.layers:
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.trainable = False
+        # And, optionally, the first convolutions (the strokes' edges): what changes is higher up.
+        for layer in [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)][
+            : params.get("freeze_convs") or 0
+        ]:
+            layer.trainable = False
         start_weights = [weight.numpy() for weight in model.weights]
     else:
         report(message=f"building {params['architecture']}")
         model = architecture_build(params["architecture"], **params["model_options"])
     steps_per_epoch = math.ceil(len(x_train) / params["batch_size"])
+    trained = model  # what fit() trains: the model, or the model taught by its starting self
+    distill = params.get("distill") or 0.0
+    if init_model is not None and distill:
+        teacher = keras.models.load_model(init_model, compile=False)
+        trained = distiller_build(model, teacher, weight=distill, label_smoothing=params["label_smoothing"])
+        if is_field is None:
+            is_field = np.zeros(len(y_train), bool)
     model_compile(
-        model,
+        trained,
         lr=params["lr"],
         weight_decay=params["weight_decay"],
         label_smoothing=params["label_smoothing"],
@@ -426,11 +548,12 @@ def train(
         batch_size=params["batch_size"],
         seed=seed,
         augment=params["augment"],
+        is_field=is_field if trained is not model else None,
     )
     history: list[dict] = []
     report(phase=phases.TRAINING, epoch=0, epochs=params["epochs"], steps=steps_per_epoch)
     fit_started = time.monotonic()
-    model.fit(
+    trained.fit(
         train_ds,
         epochs=params["epochs"],
         verbose=0,
@@ -441,9 +564,22 @@ def train(
         ],
     )
     fit_seconds = time.monotonic() - fit_started
+    blend = None
     if init_model is not None and params.get("blend") is not None:
-        for weight, start in zip(model.weights, start_weights, strict=True):
-            weight.assign(params["blend"] * weight.numpy() + (1.0 - params["blend"]) * start)
+        end_weights = [weight.numpy() for weight in model.weights]
+        grid = params["blend"] if isinstance(params["blend"], list) else [params["blend"]]
+        report(phase=phases.EXPORTING, message="choosing the blend of starting and trained weights")
+        alpha, table = blend_choose(
+            model=model,
+            start=start_weights,
+            end=end_weights,
+            x_check=(x_check.astype(np.float32) / 255.0)[..., None],
+            y_check=y_check,
+            grid=grid,
+            tolerance=params.get("blend_tolerance") or 0.0,
+        )
+        blend = {"alpha": alpha, "check_images": int(len(y_check)), "tried": table}
+        logger.info("blend %.2f of the trained weights (held-out MNIST: %s)", alpha, table)
 
     report(phase=phases.EXPORTING, message="predicting the MNIST test set", step=0, steps=5)
     probabilities = model.predict(x_val, batch_size=1000, verbose=0)
@@ -484,6 +620,8 @@ def train(
             "train_field_images": int(field_images),
             "with_reviews": bool(with_reviews),
             "init_model": str(init_model) if init_model else None,
+            "distill": distill if trained is not model else 0.0,
+            "blend": blend,
             "calibration": calibration,
             "validation": "MNIST test set, monitoring only (no early stopping or model selection)",
             "data_sha256": mnist_checksums(mnist_dir),

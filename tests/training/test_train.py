@@ -153,3 +153,89 @@ def test_finetune_starts_from_the_given_weights_and_trains_on_field_train(tmp_pa
     assert calibration["images"] == 300 + 32  # the held-out digits and field-train
     assert 0.05 < calibration["temperature"] < 5.0 and calibration["nll"] <= calibration["nll_before"] + 1e-9
     assert (tmp_path / "out" / "model.tflite").stat().st_size > 0
+
+
+def linear_model(weights):
+    """A linear softmax: under the identity, the class is the largest input."""
+    import keras
+
+    weights = np.asarray(weights, np.float32)
+    inputs = keras.Input(shape=(weights.shape[0],))
+    model = keras.Model(inputs, keras.layers.Dense(weights.shape[1], use_bias=False, activation="softmax")(inputs))
+    model.layers[-1].kernel.assign(weights)
+    return model
+
+
+def test_blend_choose_takes_the_largest_share_that_keeps_the_check_set():
+    from training.train import blend_choose
+
+    right, wrong = np.eye(2, dtype=np.float32), np.eye(2, dtype=np.float32)[::-1]
+    model = linear_model(wrong)
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [0.9, 0.1]], np.float32)
+    y = np.array([0, 1, 0])
+    alpha, tried = blend_choose(
+        model=model, start=[right], end=[wrong], x_check=x, y_check=y, grid=[0.25, 1.0, 0.75], tolerance=0.0
+    )
+    assert alpha == 0.25  # more of the trained weights than 0.5 flips every answer
+    assert [row["alpha"] for row in tried] == [0.0, 1.0, 0.75, 0.25]
+    assert [row["accuracy"] for row in tried] == [1.0, 0.0, 0.0, 1.0]
+    assert np.allclose(model.layers[-1].kernel.numpy(), [[0.75, 0.25], [0.25, 0.75]])  # left with the chosen blend
+
+
+def test_blend_choose_keeps_the_trained_weights_when_they_read_the_check_set_as_well():
+    from training.train import blend_choose
+
+    start, end = np.eye(2, dtype=np.float32), 2 * np.eye(2, dtype=np.float32)
+    model = linear_model(start)
+    x, y = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32), np.array([0, 1])
+    alpha, tried = blend_choose(
+        model=model, start=[start], end=[end], x_check=x, y_check=y, grid=[1.0, 0.5], tolerance=0.0
+    )
+    assert alpha == 1.0 and len(tried) == 2  # the first share tried is kept: no more reading
+    assert np.allclose(model.layers[-1].kernel.numpy(), end)
+
+
+def test_blend_choose_falls_back_to_the_smallest_share():
+    from training.train import blend_choose
+
+    right, wrong = np.eye(2, dtype=np.float32), np.eye(2, dtype=np.float32)[::-1]
+    model = linear_model(right)
+    x, y = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32), np.array([0, 1])
+    alpha, _ = blend_choose(
+        model=model, start=[right], end=[wrong], x_check=x, y_check=y, grid=[1.0, 0.8], tolerance=0.1
+    )
+    assert alpha == 0.8
+
+
+def test_the_pipeline_marks_field_images_in_a_twelfth_label_column():
+    from training.train import dataset_build
+
+    x = np.arange(6, dtype=np.uint8)[:, None, None] * np.ones((6, 28, 28), np.uint8)  # image i is all i
+    y = np.array([0, 1, 2, 3, 4, 10], np.uint8)
+    is_field = np.array([False, True, False, False, True, True])
+    ((images, labels),) = dataset_build(x, y, batch_size=6, seed=0, augment=None, is_field=is_field).take(1)
+    index = np.round(images.numpy()[:, 0, 0, 0] * 255).astype(int)
+    labels = labels.numpy()
+    assert labels.shape == (6, 12)
+    assert np.array_equal(np.argmax(labels[:, :11], axis=1), y[index])
+    assert np.array_equal(labels[:, 11] == 1.0, is_field[index])
+
+
+def test_the_distiller_learns_the_teacher_on_mnist_and_the_label_on_field_images():
+    import keras
+
+    from training.train import distiller_build
+
+    student = linear_model(np.eye(11))
+    teacher = linear_model(2 * np.eye(11)[::-1])
+    distiller = distiller_build(student, teacher, weight=1.0, label_smoothing=0.0)
+    x = np.random.default_rng(0).uniform(0, 1, (4, 11)).astype(np.float32)
+    label = np.eye(11, dtype=np.float32)[[0, 3, 3, 10]]
+    s, t = student.predict(x, verbose=0), teacher.predict(x, verbose=0)
+    for field, target in ((0.0, t), (1.0, label)):
+        y = np.concatenate([label, np.full((4, 1), field, np.float32)], axis=1)
+        loss = distiller.compute_loss(x=x, y=y, y_pred=s)
+        expected = keras.losses.categorical_crossentropy(target, s).numpy().mean()
+        assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+    assert not teacher.trainable
+    assert np.allclose(distiller.predict(x, verbose=0), s)  # it answers as the student

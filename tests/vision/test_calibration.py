@@ -3,6 +3,7 @@ import pytest
 
 from vision.calibration import (
     calibration_report,
+    ece_of_calibrated,
     expected_calibration_error,
     reliability_bins,
     temperature_apply,
@@ -58,3 +59,23 @@ def test_the_report_holds_t_and_ece_before_and_after():
     assert report["temperature"] == 0.5 and report["images"] == 1000
     assert report["ece"] < report["ece_before"] and report["nll"] < report["nll_before"]
     assert len(report["reliability"]) == 15
+
+
+def test_the_ece_of_a_calibrated_model_is_one_draw_of_expected_calibration_error():
+    # draws=1: the simulated ECE is expected_calibration_error on the same draw of right and wrong answers.
+    confidence = np.random.default_rng(5).uniform(0.55, 1.0, 150)
+    right = np.random.default_rng(9).random((1, 150))[0] < confidence
+    probs = np.stack([confidence, 1.0 - confidence], axis=1)
+    labels = np.where(right, 0, 1)
+    simulated = ece_of_calibrated(confidence, draws=1, seed=9)
+    assert simulated["mean"] == pytest.approx(expected_calibration_error(probs, labels))
+
+
+def test_the_ece_of_a_calibrated_model_shrinks_with_the_number_of_images():
+    rng = np.random.default_rng(2)
+    confidence = np.concatenate([np.full(800, 0.99), rng.uniform(0.5, 0.95, 200)])
+    small = ece_of_calibrated(confidence[rng.permutation(1000)[:100]], draws=500)
+    large = ece_of_calibrated(confidence, draws=500)
+    assert small["mean"] > 0.03 > 0.02 > large["mean"]  # chance alone, on a hundred images
+    assert small["p90"] >= small["mean"]
+    assert ece_of_calibrated(np.ones(50))["mean"] == 0.0  # always right when always sure
