@@ -194,6 +194,8 @@ def main(argv: list[str] | None = None) -> None:
     for spec in args.recipes:
         name, _, text = spec.partition("=")
         overrides = {**json.loads(text or "{}"), "blend": [1.0]}
+        # "reviews": false: the same recipe without field-train (what finetuning alone does to MNIST).
+        with_reviews = overrides.pop("reviews", True)
         params = {**PRESETS["finetune"], **overrides}
         started = time.monotonic()
         if args.reuse and (args.folder / name / "metrics.json").is_file():
@@ -204,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
                 output_dir=args.folder / name,
                 mnist_dir=args.mnist_dir,
                 field_set=data["snapshot"],
-                with_reviews=True,
+                with_reviews=with_reviews,
                 init_model=args.start,
                 overrides=overrides,
             )

@@ -106,23 +106,32 @@ def accuracy(answers: list[dict], labels: list[int]) -> float:
 def served(version, items: list[tuple[bytes, int]]) -> dict:
     """The version on the items as served (preprocessing, its temperature, the decision rule):
     accuracy, and the ECE of its calibrated probabilities on the images preprocessing kept
-    with the ECE a perfectly calibrated model would show there by chance (ece_of_calibrated)."""
-    from vision.calibration import ece_of_calibrated, expected_calibration_error
+    with the ECE a perfectly calibrated model would show there by chance (ece_of_calibrated),
+    and the lowest ECE any one temperature reaches there (fitted on these very images: a
+    diagnosis of what temperature scaling can do, never a served model)."""
+    from vision.calibration import ece_of_calibrated, expected_calibration_error, temperature_apply, temperature_fit
     from vision.infer import DigitClassifier, decide_rows
     from vision.preprocess import preprocess_bytes
 
     pixels = [preprocess_bytes(data).pixels for data, _ in items]
     kept = np.asarray([p is not None for p in pixels])
     shown = [p if p is not None else np.zeros((28, 28), np.float32) for p in pixels]
-    probs = DigitClassifier(version.tflite_path, temperature=version.temperature).classify(np.stack(shown))
+    raw = DigitClassifier(version.tflite_path).classify(np.stack(shown))
+    probs = temperature_apply(raw, version.temperature)
     answers = [d.digit if p is not None else None for d, p in zip(decide_rows(probs), pixels, strict=True)]
     labels = np.asarray([label for _, label in items])
     chance = ece_of_calibrated(probs[kept].max(axis=1))
+    own_t = temperature_fit(raw[kept], labels[kept])
     return {
         "n": len(items),
         "accuracy": round(float(np.mean([a == label for a, label in zip(answers, labels, strict=True)])), 4),
         "ece": round(expected_calibration_error(probs[kept], labels[kept]), 4),
         "ece_if_calibrated": {k: round(v, 4) for k, v in chance.items()},
+        "temperature": version.temperature,
+        "own_temperature": round(own_t, 3),
+        "ece_at_own_temperature": round(
+            expected_calibration_error(temperature_apply(raw[kept], own_t), labels[kept]), 4
+        ),
     }
 
 

@@ -202,18 +202,17 @@ def training_set_build(
 
 def field_mix(
     *, x: np.ndarray, y: np.ndarray, field_x: np.ndarray, field_y: np.ndarray, share: float, seed: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, int]:
     """The training images plus field-train repeated until it is about ``share`` of the
     result (at least once; the pipeline augments every repeat differently), shuffled.
-    Returns (x, y, is_field): ``is_field`` marks the field images (their count is
-    ``is_field.sum()``). "Not a digit" reviews are label 10, the model's own extra class."""
+    Returns (x, y, number of field images added). "Not a digit" reviews are label 10, the
+    model's own extra class."""
     if not len(field_x):
-        return x, y, np.zeros(len(x), bool)
+        return x, y, 0
     repeats = max(1, int(round(share * len(x) / ((1.0 - share) * len(field_x)))))
     added_x = np.tile(field_x.astype(np.uint8), (repeats, 1, 1))
     added_y = np.tile(field_y.astype(np.uint8), repeats)
     x_all = np.concatenate([x.astype(np.uint8), added_x])
     y_all = np.concatenate([y.astype(np.uint8), added_y])
-    is_field = np.concatenate([np.zeros(len(x), bool), np.ones(len(added_x), bool)])
     order = np.random.default_rng(seed).permutation(len(x_all))
-    return x_all[order], y_all[order], is_field[order]
+    return x_all[order], y_all[order], int(len(added_x))

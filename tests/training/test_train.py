@@ -134,7 +134,13 @@ def field_snapshot(path, *, n: int = 40):
 @pytest.mark.slow
 def test_finetune_starts_from_the_given_weights_and_trains_on_field_train(tmp_path, monkeypatch):
     # The finetune recipe on a tiny budget: 1 epoch over 1,000 MNIST images and the reviews, no generated images.
-    small = {"train_size": 1000, "extras_fraction": 0.0, "calibration_extras": 0.0, "calibration_holdout": 300}
+    small = {
+        "train_size": 1000,
+        "extras_fraction": 0.0,
+        "calibration_extras": 0.0,
+        "calibration_holdout": 300,
+        "blend_check": 800,
+    }
     monkeypatch.setitem(PRESETS, "finetune", {**PRESETS["finetune"], **small, "epochs": 1})
     default = ROOT / "models" / "default"
     metrics = train(
@@ -153,6 +159,9 @@ def test_finetune_starts_from_the_given_weights_and_trains_on_field_train(tmp_pa
     assert calibration["images"] == 300 + 32  # the held-out digits and field-train
     assert 0.05 < calibration["temperature"] < 5.0 and calibration["nll"] <= calibration["nll_before"] + 1e-9
     assert (tmp_path / "out" / "model.tflite").stat().st_size > 0
+    blend = metrics["blend"]  # chosen on 300 held-out and 500 unsampled MNIST training digits
+    assert blend["check_images"] == 800 and blend["alpha"] in PRESETS["finetune"]["blend"]
+    assert blend["tried"][0]["alpha"] == 0.0 and blend["tried"][-1]["alpha"] == blend["alpha"]
 
 
 def linear_model(weights):
@@ -205,37 +214,3 @@ def test_blend_choose_falls_back_to_the_smallest_share():
         model=model, start=[right], end=[wrong], x_check=x, y_check=y, grid=[1.0, 0.8], tolerance=0.1
     )
     assert alpha == 0.8
-
-
-def test_the_pipeline_marks_field_images_in_a_twelfth_label_column():
-    from training.train import dataset_build
-
-    x = np.arange(6, dtype=np.uint8)[:, None, None] * np.ones((6, 28, 28), np.uint8)  # image i is all i
-    y = np.array([0, 1, 2, 3, 4, 10], np.uint8)
-    is_field = np.array([False, True, False, False, True, True])
-    ((images, labels),) = dataset_build(x, y, batch_size=6, seed=0, augment=None, is_field=is_field).take(1)
-    index = np.round(images.numpy()[:, 0, 0, 0] * 255).astype(int)
-    labels = labels.numpy()
-    assert labels.shape == (6, 12)
-    assert np.array_equal(np.argmax(labels[:, :11], axis=1), y[index])
-    assert np.array_equal(labels[:, 11] == 1.0, is_field[index])
-
-
-def test_the_distiller_learns_the_teacher_on_mnist_and_the_label_on_field_images():
-    import keras
-
-    from training.train import distiller_build
-
-    student = linear_model(np.eye(11))
-    teacher = linear_model(2 * np.eye(11)[::-1])
-    distiller = distiller_build(student, teacher, weight=1.0, label_smoothing=0.0)
-    x = np.random.default_rng(0).uniform(0, 1, (4, 11)).astype(np.float32)
-    label = np.eye(11, dtype=np.float32)[[0, 3, 3, 10]]
-    s, t = student.predict(x, verbose=0), teacher.predict(x, verbose=0)
-    for field, target in ((0.0, t), (1.0, label)):
-        y = np.concatenate([label, np.full((4, 1), field, np.float32)], axis=1)
-        loss = distiller.compute_loss(x=x, y=y, y_pred=s)
-        expected = keras.losses.categorical_crossentropy(target, s).numpy().mean()
-        assert float(loss) == pytest.approx(float(expected), rel=1e-5)
-    assert not teacher.trainable
-    assert np.allclose(distiller.predict(x, verbose=0), s)  # it answers as the student
