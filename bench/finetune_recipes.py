@@ -1,12 +1,13 @@
 """Try finetune recipes on a tuning population of the review loop (no Django, no uploads).
 
-    .venv/bin/python bench/finetune_recipes.py --seed 7 base='{}' distill='{"distill": 0.5}'
+    .venv/bin/python bench/finetune_recipes.py --seed 7 preset='{}' old='{"epochs": 2, "train_size": 16000, "lr": 2e-4}'
 
 The population is bench/review_loop.py's (600 degraded MNIST training digits) with another
 seed than the reported run's, preprocessed as uploads are; the first 480 are "reviewed" and
 split into field-train and field-test by the id hash the site uses (ids 1-600, as in the
 loop's fresh database); the other 120 are the unseen ones. Each recipe (preset finetune plus
-the given overrides) trains from models/default once, without a final blend; then every
+the given overrides; ``"reviews": false`` leaves field-train out) trains from models/default
+once, without a final blend; then every
 blend ``alpha * trained + (1 - alpha) * start`` is scored: held-out MNIST (what the preset's
 automatic choice reads), the MNIST test set, field-test and the 120 as served (temperature
 fitted on the calibration set with field-train, then the decision rule). Prints a table per

@@ -254,7 +254,6 @@ def main(argv: list[str] | None = None) -> dict:
         "more_before": served(before_version, more) if more else None,
         "more_after": served(new_version, more) if more else None,
         "blend": metrics.get("blend"),
-        "distill": metrics.get("distill"),
         "fit_seconds": metrics.get("fit_seconds"),
         "mnist_accuracy_before": before_version.accuracy,
         "active_field_scores_before": {
