@@ -11,7 +11,7 @@ Scenarios (each `--count` numbers per style):
 
 - `apart`: gaps of 0.05-0.35 of the height between the ink of neighbours;
 - `touching`: every pair slid together until their ink touches (one blob);
-- `overlapping`: every pair slid 4-18% of the height further than touching, so the
+- `overlapping`: every pair slid 3-12% of the height further than touching, so the
   strokes cross and the boxes overlap;
 - `mixed`: each pair apart, touching or overlapping at random.
 
@@ -78,7 +78,7 @@ def compose(glyphs: list[np.ndarray], spacing: list[str], rng: np.random.Generat
             elif mode == "touching":
                 x = touch_x - 1
             else:
-                x = touch_x - 1 - round(rng.uniform(0.04, 0.18) * height)
+                x = touch_x - 1 - round(rng.uniform(0.03, 0.12) * height)
             x = max(x, margin)
         region = ink[top:bottom, x : x + w]
         np.maximum(region, g, out=region)

@@ -13,8 +13,9 @@ mass), so a digit of a number is prepared exactly as a digit uploaded alone.
    baseline and a dash at mid-height between digits are skipped and reported; a small
    mark far from everything or on the image border is skipped.
 3. The rest are atoms, ordered left to right by their centres. An atom much wider than
-   its height (digits that touch) is cut into slices at minima of its column
-   projection.
+   its height (digits that touch) is cut into slices along paths from its top to its
+   bottom that cross as few strokes as possible (not straight down: a stroke leaning over
+   the neighbour's columns stays whole).
 4. Candidate digits are runs of consecutive slices or atoms that may belong together
    (the same atom, or overlapping / nearly touching columns: a 4 drawn in two strokes),
    no wider than a digit can be. All candidates are preprocessed and classified in ONE
@@ -50,6 +51,8 @@ MAX_DIGITS = 24
 MAX_DIGIT_WIDTH = 1.25
 #: An atom wider than this share of its height may be two or more digits that touch.
 TOUCHING_WIDTH = 0.75
+#: Cuts of a touching pair stand at least this share of H apart in the middle row (a 1 is narrow).
+CUT_SPACING = 0.15
 #: A slice of a touching pair is at least this share of H wide.
 MIN_SLICE_WIDTH = 0.12
 #: Atoms closer than this share of H (or overlapping) may be one digit.
@@ -58,7 +61,7 @@ LINK_GAP = 0.15
 SMALL_HEIGHT = 0.45
 #: Log-score of cutting an atom no wider than TOUCHING_WIDTH times its height, falling to
 #: 0 at WIDE: a digit that is merely wide is rarely two.
-CUT_COST = -1.0
+CUT_COST = -0.6
 WIDE = 1.1
 #: An atom at least this share of its height wide may be two digits that touch anywhere:
 #: every cut point is tried. Below it, only cuts through a thin link (THIN_LINK).
@@ -132,8 +135,13 @@ class _Atom:
 
 @dataclass(frozen=True)
 class _Slice:
+    """Part of an atom: in each of the atom's rows, the columns [lo, hi) (absolute). left
+    and right bound the slice's ink."""
+
     atom: int
-    left: int  # columns [left, right) of the atom
+    lo: np.ndarray = field(repr=False, compare=False)
+    hi: np.ndarray = field(repr=False, compare=False)
+    left: int
     right: int
 
 
@@ -205,24 +213,33 @@ def read_number(img: Image.Image, classifier: Classifier) -> NumberReading:
         return _rejected("no digits found: only punctuation", polarity=polarity, skipped=skipped)
     atoms.sort(key=lambda a: (a.left + a.right) / 2)
 
-    # Slices: whole atoms, or the parts of a wide atom between cut points.
+    # Slices: whole atoms, or the parts of a wide atom between cut paths.
     pieces: list[_Slice] = []
     valleys: list[float] = []  # per slice: the ink of the cut after it
     for k, atom in enumerate(atoms):
-        cuts = []
+        rows = atom.bottom - atom.top
+        paths: list[np.ndarray] = []
         if atom.width > TOUCHING_WIDTH * atom.height:
-            mask = (
-                np.isin(labels[atom.top : atom.bottom, atom.left : atom.right], atom.labels)
-                & strong[atom.top : atom.bottom, atom.left : atom.right]
-            )
-            cuts = _cut_points(mask, height=max(atom.height, 0.7 * digit_height))
+            inside = np.isin(labels[atom.top : atom.bottom, atom.left : atom.right], atom.labels)
+            mask = inside & strong[atom.top : atom.bottom, atom.left : atom.right]
+            soft = np.where(inside, ink[atom.top : atom.bottom, atom.left : atom.right], 0.0)
+            paths = _cut_paths(soft, height=max(atom.height, 0.7 * digit_height))
+            crossed = [float(mask[np.arange(rows), path].sum()) for path in paths]  # strong ink cut
             if atom.width < PAIR_WIDTH * atom.height:
                 # Not wide: only a cut through little ink (where two digits touch) is worth
                 # asking the model about; a cut across a loop or a bar is not.
-                cuts = [x for x in cuts if mask[:, x].sum() <= THIN_LINK * stroke]
-            valleys += [float(mask[:, x].sum()) for x in cuts]  # strong ink the cut goes through
-        edges = [0, *cuts, atom.width]
-        pieces += [_Slice(k, atom.left + a, atom.left + b) for a, b in zip(edges, edges[1:], strict=False)]
+                keep = [c <= THIN_LINK * stroke for c in crossed]
+                paths = [path for path, ok in zip(paths, keep, strict=True) if ok]
+                crossed = [c for c, ok in zip(crossed, keep, strict=True) if ok]
+            valleys += crossed
+        edges = [np.zeros(rows, dtype=np.int64), *paths, np.full(rows, atom.width, dtype=np.int64)]
+        inside = np.isin(labels[atom.top : atom.bottom, atom.left : atom.right], atom.labels)
+        cols = np.arange(atom.width)[None, :]
+        for lo, hi in zip(edges, edges[1:], strict=False):
+            part = inside & (cols >= lo[:, None]) & (cols < hi[:, None])
+            used = np.flatnonzero(part.any(axis=0))
+            left, right = (int(used[0]), int(used[-1]) + 1) if used.size else (int(lo.min()), int(lo.min()) + 1)
+            pieces.append(_Slice(k, atom.left + lo, atom.left + hi, atom.left + left, atom.left + right))
         valleys.append(0.0)  # after an atom's last slice: no cut
     if len(pieces) > 3 * MAX_DIGITS:
         return _rejected(
@@ -381,35 +398,100 @@ def _line(centres: list[tuple[float, int, int]], height: float):
     return (lambda x: t), (lambda x: b)
 
 
-def _cut_points(mask: np.ndarray, *, height: float) -> list[int]:
-    """Columns where digits that touch may be cut: minima of the column projection,
-    at least MIN_SLICE_WIDTH * height apart and from the ends."""
-    proj = mask.sum(axis=0).astype(np.float64)
-    width = proj.size
-    smooth = ndimage.uniform_filter1d(proj, size=3, mode="nearest")
+def _cut_paths(cost: np.ndarray, *, height: float) -> list[np.ndarray]:
+    """Where digits that touch or overlap may be cut: paths from the top row to the bottom
+    row (one column per row, moving at most one column a row) that cross as few strokes as
+    possible (`cost`: the atom's soft ink; see _path_dp), so a cut can slip between a
+    stroke that leans over its neighbour and that neighbour, or run along the contact of
+    two round digits. For each column of the middle row, the cheapest path through it is
+    found by dynamic programming from the top and from the bottom; the columns where that
+    cost is lowest (at least MIN_SLICE_WIDTH * height from the ends, CUT_SPACING * height
+    apart, at most one per 0.35 * height of width) give the paths, in order, as the column
+    of the cut in each row (the pixels left of it are on one side)."""
+    rows, width = cost.shape
     margin = max(2, int(MIN_SLICE_WIDTH * height))
-    spacing = max(2, int(0.22 * height))
-    candidates = []
-    for x in range(margin, width - margin):
-        if smooth[x] <= smooth[x - 1] and smooth[x] <= smooth[x + 1]:
-            # The middle of a flat valley (columns of faint ink only, where digits touch).
-            lo = hi = x
-            while lo > margin and proj[lo - 1] <= proj[x] + 1:
-                lo -= 1
-            while hi < width - margin - 1 and proj[hi + 1] <= proj[x] + 1:
-                hi += 1
-            candidates.append((smooth[x], (lo + hi + 1) // 2))
+    if width <= 2 * margin or rows < 2:
+        return []
+    middle = rows // 2
+    down, down_move = _path_dp(cost[: middle + 1])
+    up, up_move = _path_dp(cost[middle:][::-1])
+    # The cheapest path through (middle, x), its middle pixel counted once and not entered.
+    through = down[-1] + up[-1] - (0.5 + INK_STEP) * cost[middle]
+    smooth = ndimage.uniform_filter1d(through, size=3, mode="nearest")
+    spacing = max(2, int(CUT_SPACING * height))
+    candidates = [
+        (smooth[x], x)
+        for x in range(margin, width - margin)
+        if smooth[x] <= smooth[x - 1] and smooth[x] <= smooth[x + 1]
+    ]
     limit = max(1, int(math.ceil(width / (0.35 * height))))  # about one cut per narrow digit
-    cuts: list[int] = []
-    peak = float(smooth.max()) if width else 0.0
+    # A cut dearer than crossing two strokes plus most of the heaviest column's ink goes
+    # through a digit, not between two.
+    most = MAX_CROSSINGS + 0.75 * INK_STEP * float(cost.sum(axis=0).max())
+    chosen: list[int] = []
     for value, x in sorted(candidates):
-        if value > 0.75 * peak:
+        if value > most:
             break
-        if all(abs(x - c) >= spacing for c in cuts):
-            cuts.append(x)
-            if len(cuts) >= limit:
+        if all(abs(x - c) >= spacing for c in chosen):
+            chosen.append(x)
+            if len(chosen) >= limit:
                 break
-    return sorted(cuts)
+    paths = []
+    for x in sorted(chosen):
+        top = _backtrack(down_move, x)
+        bottom = _backtrack(up_move, x)[::-1]
+        paths.append(np.concatenate([top, bottom[1:]]))
+    for a, b in zip(paths, paths[1:], strict=False):  # cuts in order never cross
+        np.maximum(b, a, out=b)
+    return paths
+
+
+#: The costs of a cut path, in strokes crossed: entering or leaving ink costs half a stroke
+#: (so a cut along the contact of two round digits costs one stroke, less than across the
+#: middle of a 0), each pixel of ink on the path INK_STEP (a cut along a whole stem costs
+#: more than across it), each column sideways SIDE_STEP, and a diagonal step between two
+#: inked pixels SLIP of a stroke (it crosses a thin diagonal stroke).
+INK_STEP = 0.14
+SIDE_STEP = 0.02
+SLIP = 0.6
+#: Strokes a cut may cross besides the ink it runs through.
+MAX_CROSSINGS = 2.0
+
+
+def _path_dp(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cheapest monotone paths from row 0 to each pixel (costs above): the accumulated cost
+    per pixel and the move (-1, 0, 1: the column came from x - 1, x, x + 1) that reached
+    it. A sideways step also pays for the ink it slips between (the smaller of the two
+    pixels it passes diagonally), so a cut cannot cross a thin diagonal stroke for free."""
+    rows, width = cost.shape
+    acc = np.empty((rows, width), dtype=np.float64)
+    move = np.zeros((rows, width), dtype=np.int8)
+    acc[0] = (0.5 + INK_STEP) * cost[0]
+    inf = np.full(1, np.inf)
+    for y in range(1, rows):
+        prev, above, here = acc[y - 1], cost[y - 1], cost[y]
+        stay = prev + 0.5 * np.abs(here - above)
+        # From x - 1 to x: passes (y - 1, x) and (y, x - 1).
+        from_left = np.concatenate(
+            [inf, prev[:-1] + SIDE_STEP + 0.5 * np.abs(here[1:] - above[:-1]) + SLIP * np.minimum(above[1:], here[:-1])]
+        )
+        # From x + 1 to x: passes (y - 1, x) and (y, x + 1).
+        from_right = np.concatenate(
+            [prev[1:] + SIDE_STEP + 0.5 * np.abs(here[:-1] - above[1:]) + SLIP * np.minimum(above[:-1], here[1:]), inf]
+        )
+        best = np.minimum(stay, np.minimum(from_left, from_right))
+        move[y] = np.where(best == stay, 0, np.where(best == from_left, -1, 1))
+        acc[y] = INK_STEP * here + best
+    return acc, move
+
+
+def _backtrack(move: np.ndarray, x: int) -> np.ndarray:
+    """The columns of the path that ends at (last row, x), from row 0 down."""
+    path = np.empty(move.shape[0], dtype=np.int64)
+    for y in range(move.shape[0] - 1, -1, -1):
+        path[y] = x
+        x += int(move[y, x])
+    return path
 
 
 def _run_crop(
@@ -422,9 +504,12 @@ def _run_crop(
     bottom = max(atoms[p.atom].bottom for p in run)
     region = labels[top:bottom, left:right]
     keep = np.zeros(region.shape, dtype=bool)
+    cols = np.arange(left, right)[None, :]
     for p in run:
-        cols = slice(p.left - left, p.right - left)
-        keep[:, cols] |= np.isin(region[:, cols], atoms[p.atom].labels)
+        atom = atoms[p.atom]
+        rows = slice(atom.top - top, atom.bottom - top)
+        between = (cols >= p.lo[:, None]) & (cols < p.hi[:, None])
+        keep[rows] |= between & np.isin(region[rows], atom.labels)
     rows = np.flatnonzero(keep.any(axis=1))
     cols = np.flatnonzero(keep.any(axis=0))
     if rows.size == 0:

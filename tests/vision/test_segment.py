@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+from scipy import ndimage
 
-from tests.images import encode, font_text, mnist_number, mnist_sample, stroke_number
+from tests.images import encode, font_text, ink_mask, mnist_number, mnist_sample, stroke_number
 from vision.decode import decode_image
 from vision.infer import DigitClassifier
-from vision.segment import read_number
+from vision.segment import _cut_paths, read_number
 
 MODEL = Path(__file__).resolve().parents[2] / "models" / "default" / "model.tflite"
 
@@ -97,8 +98,6 @@ def test_a_digit_in_several_strokes_is_one_digit(classifier, digits, text, gap):
 def test_digits_that_touch_are_cut_apart(classifier, digits, gap):
     image = stroke_number(digits, gap=gap)
     ink = np.asarray(image) < 128
-    from scipy import ndimage
-
     assert ndimage.label(ink)[1] == 1  # one connected blob: the digits do touch
     reading = read(image, classifier)
     assert reading.text == "".join(digits), (reading.reason, [(d.digit, d.box) for d in reading.digits])
@@ -171,3 +170,87 @@ def test_an_unsure_digit_is_named_in_the_reason(classifier):
     reading = read(Image.fromarray(255 - ink), classifier)
     assert reading.rejected and reading.text is None
     assert "digit 3 of 3" in reading.reason, reading.reason
+
+
+# Cut paths between digits that touch or overlap, where no straight vertical cut separates
+# them: built here from stroke-drawn digits (unit coordinates), each kept apart to check
+# which side of the cut its ink lands on.
+LEANING_ONE = [[(0.60, 0.20), (0.40, 0.80)]]  # a 1 leaning left, over its left neighbour
+LONG_SEVEN = [[(0.25, 0.22), (0.78, 0.22), (0.45, 0.80)]]  # a 7 whose bar reaches far right
+LEANING_SEVEN = [[(0.30, 0.22), (0.68, 0.22), (0.32, 0.80)]]
+
+
+def _pair(left, right, shift: float, side: int = 120) -> tuple[np.ndarray, np.ndarray]:
+    """Two digits' ink (floats in 0..1) on one canvas, the right one `shift` * side to the
+    right of the left one."""
+    offset = round(shift * side)
+    a = np.zeros((side, side + offset), dtype=np.float32)
+    b = np.zeros_like(a)
+    a[:, :side] = np.asarray(ink_mask(left, side=side, width=0.06)) / 255
+    b[:, offset:] = np.asarray(ink_mask(right, side=side, width=0.06)) / 255
+    return a, b
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "shift"),
+    [
+        ("0", LEANING_ONE, 0.22),  # the 1's foot touches the 0's right side, under its top
+        (LONG_SEVEN, "0", 0.38),  # the 7's bar over the 0
+        (LONG_SEVEN, LEANING_ONE, 0.25),
+        (LEANING_SEVEN, LEANING_ONE, 0.15),  # two strokes leaning the same way
+        ("0", "0", 0.26),  # round digits touching along a contact
+        ("4", LONG_SEVEN, 0.41),
+        (LONG_SEVEN, "4", 0.34),
+    ],
+    ids=[
+        "0 and a leaning 1",
+        "7 over a 0",
+        "7 over a leaning 1",
+        "7 and 1 leaning",
+        "0 touching 0",
+        "4 and 7",
+        "7 over a 4",
+    ],
+)
+def test_a_cut_path_separates_digits_that_no_vertical_cut_separates(left, right, shift):
+    a, b = _pair(left, right, shift)
+    ink = np.maximum(a, b)
+    solid = ink > 0.05
+    assert ndimage.label(solid, structure=np.ones((3, 3)))[1] == 1  # they touch
+    cols_a, cols_b = np.flatnonzero((a > 0.5).any(axis=0)), np.flatnonzero((b > 0.5).any(axis=0))
+    assert cols_a[-1] > cols_b[0]  # their columns overlap: no vertical cut between them
+    rows = np.flatnonzero(solid.any(axis=1))
+    cols = np.flatnonzero(solid.any(axis=0))
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    a, b, ink = a[box], b[box], ink[box]
+
+    paths = _cut_paths(ink, height=ink.shape[0])
+
+    columns = np.arange(ink.shape[1])[None, :]
+    best = 0.0
+    for path in paths:
+        left_of = columns < path[:, None]
+        # Share of each digit's ink on its own side of the cut (pixels only one digit inks).
+        only_a, only_b = (a > 0.5) & (b < 0.05), (b > 0.5) & (a < 0.05)
+        best = max(best, min(left_of[only_a].mean(), (~left_of)[only_b].mean()))
+    assert best >= 0.97, [int(p[len(p) // 2]) for p in paths]
+
+
+@pytest.mark.parametrize(
+    ("digits", "text", "shift"),
+    [
+        (["0", LEANING_ONE], "01", 0.22),
+        ([LONG_SEVEN, "0"], "70", 0.38),
+        (["4", LONG_SEVEN], "47", 0.41),
+        ([LONG_SEVEN, "4"], "74", 0.34),
+    ],
+    ids=["0 and a leaning 1", "7 over a 0", "4 and a long 7", "7 over a 4"],
+)
+def test_overlapping_digits_that_touch_are_read(classifier, digits, text, shift):
+    a, b = _pair(digits[0], digits[1], shift, side=140)
+    ink = np.maximum(a, b)
+    assert ndimage.label(ink > 0.05, structure=np.ones((3, 3)))[1] == 1
+    page = np.zeros((ink.shape[0], ink.shape[1] + 80), dtype=np.uint8)
+    page[:, 40:-40] = np.round(ink * 255).astype(np.uint8)
+    reading = read(Image.fromarray(255 - page), classifier)
+    assert reading.text == text, (reading.reason, [(d.digit, round(d.confidence, 2), d.box) for d in reading.digits])
