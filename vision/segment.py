@@ -467,21 +467,30 @@ def _path_dp(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     acc = np.empty((rows, width), dtype=np.float64)
     move = np.zeros((rows, width), dtype=np.int8)
     acc[0] = (0.5 + INK_STEP) * cost[0]
-    inf = np.full(1, np.inf)
+    above, here = cost[:-1].astype(np.float64), cost[1:].astype(np.float64)
+    # The cost of each step into row y + 1, for all rows at once: straight down, from the
+    # column to the left (passing (y, x) and (y + 1, x - 1)), from the column to the right.
+    down = 0.5 * np.abs(here - above) + INK_STEP * here
+    from_left = np.full((rows - 1, width), np.inf)
+    from_left[:, 1:] = (
+        SIDE_STEP + 0.5 * np.abs(here[:, 1:] - above[:, :-1]) + SLIP * np.minimum(above[:, 1:], here[:, :-1])
+    ) + INK_STEP * here[:, 1:]
+    from_right = np.full((rows - 1, width), np.inf)
+    from_right[:, :-1] = (
+        SIDE_STEP + 0.5 * np.abs(here[:, :-1] - above[:, 1:]) + SLIP * np.minimum(above[:, :-1], here[:, 1:])
+    ) + INK_STEP * here[:, :-1]
+    left = np.full(width, np.inf)
+    right = np.full(width, np.inf)
     for y in range(1, rows):
-        prev, above, here = acc[y - 1], cost[y - 1], cost[y]
-        stay = prev + 0.5 * np.abs(here - above)
-        # From x - 1 to x: passes (y - 1, x) and (y, x - 1).
-        from_left = np.concatenate(
-            [inf, prev[:-1] + SIDE_STEP + 0.5 * np.abs(here[1:] - above[:-1]) + SLIP * np.minimum(above[1:], here[:-1])]
-        )
-        # From x + 1 to x: passes (y - 1, x) and (y, x + 1).
-        from_right = np.concatenate(
-            [prev[1:] + SIDE_STEP + 0.5 * np.abs(here[:-1] - above[1:]) + SLIP * np.minimum(above[:-1], here[1:]), inf]
-        )
-        best = np.minimum(stay, np.minimum(from_left, from_right))
-        move[y] = np.where(best == stay, 0, np.where(best == from_left, -1, 1))
-        acc[y] = INK_STEP * here + best
+        prev = acc[y - 1]
+        stay = prev + down[y - 1]
+        left[1:] = prev[:-1]
+        left += from_left[y - 1]
+        right[:-1] = prev[1:]
+        right += from_right[y - 1]
+        best = np.minimum(stay, np.minimum(left, right))
+        move[y] = np.where(best == stay, 0, np.where(best == left, -1, 1))
+        acc[y] = best
     return acc, move
 
 
