@@ -3,7 +3,7 @@ and /api/read (a number) against /api/predict (one digit) on the same server.
 
     .venv/bin/python bench/predict_load.py [--clients 8] [--seconds 20] [--config env|embedded|sqlite-redis]
         [--no-read]
-    .venv/bin/python bench/predict_load.py --storage s3 --rounds 3 --skip-baseline
+    .venv/bin/python bench/predict_load.py --storage s3 --rounds 3 --skip-baseline [--s3-server s3rver] [--isolate]
     .venv/bin/python bench/predict_load.py --metrics both --rounds 3 --skip-baseline
 
 Starts both servers on loopback, sends multipart PNG uploads of MNIST test digits from N
@@ -13,10 +13,14 @@ load on /api/read with 6-digit numbers of MNIST test digits (canvas-sized, about
 and `read_cost_ratio`: /api/read's p50 latency over /api/predict's, and its rps ratio,
 measured in one run. Bounded in time; loopback only.
 
---storage s3 stores the uploads in a bucket of an S3-compatible server started here (moto's
-standalone server, its own process), measured back to back with the local disk, --rounds
-times, with the ratio of each round; it also checks that another process (another
-MEDIA_ROOT, the same database and bucket) reads an upload's original.
+--storage s3 stores the uploads in a bucket of an S3-compatible server started here (its own
+process: moto's standalone server, or with --s3-server s3rver the npm package s3rver on
+Node, found as $S3RVER_BIN or `s3rver` on the PATH: `npm install --prefix DIR s3rver@3.7.1`),
+measured back to back with the local disk, --rounds times, with the ratio of each round; it
+also checks that another process (another MEDIA_ROOT, the same database and bucket) reads an
+upload's original. --isolate pins the S3 server to the last CPU and everything else this
+script starts (gunicorn, wrk) to the others, in the local and the bucket runs alike: the
+bucket as another host, as deployed, rather than a process that takes the web's cores.
 
 --metrics off serves with METRICS_ENABLED=false (no metrics middleware, no counters);
 --metrics both serves with metrics on, then off, --rounds times, and reports the CPU time of
@@ -34,6 +38,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from http.client import HTTPConnection
 from pathlib import Path
@@ -185,12 +190,37 @@ def children_cpu_seconds(pid: int) -> float:
     return total
 
 
-def s3_server_start() -> tuple[subprocess.Popen, str]:
-    """moto's standalone S3 server on a free loopback port, with a fresh bucket; (process, url)."""
+S3_KEY = "S3RVER"  # s3rver accepts only its own key pair (S3RVER/S3RVER); moto accepts any
+
+
+def s3rver_binary() -> str:
+    found = os.environ.get("S3RVER_BIN") or shutil.which("s3rver")
+    if not found:
+        raise SystemExit("--s3-server s3rver: install it (npm install --prefix DIR s3rver@3.7.1) and set S3RVER_BIN")
+    return found
+
+
+def s3_server_start(kind: str, data_dir: Path, cpus: str | None = None) -> tuple[subprocess.Popen, str]:
+    """An S3-protocol server on a free loopback port, its own process (on `cpus` only, when
+    given: taskset's list); (process, url). moto: Python; s3rver: Node, objects as files in data_dir."""
     port = free_port()
-    server = start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], dict(os.environ))
+    if kind == "moto":
+        args = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    else:
+        args = [s3rver_binary(), "-d", str(data_dir), "-a", "127.0.0.1", "-p", str(port), "--silent"]
+    server = start(["taskset", "-c", cpus, *args] if cpus else args, dict(os.environ))
     url = f"http://127.0.0.1:{port}"
-    wait_ready(f"{url}/moto-api/")
+    deadline = time.monotonic() + 60
+    while True:  # any HTTP answer (s3rver refuses an unsigned GET) means it listens
+        try:
+            urllib.request.urlopen(f"{url}/", timeout=5).close()  # noqa: S310 - loopback
+            break
+        except urllib.error.HTTPError:
+            break
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise RuntimeError(f"the {kind} S3 server did not start") from None
+            time.sleep(0.3)
     return server, url
 
 
@@ -199,8 +229,8 @@ def s3_env(url: str, bucket: str) -> dict[str, str]:
         "STORAGE_BUCKET": bucket,
         "STORAGE_ENDPOINT_URL": url,
         "STORAGE_REGION": "us-east-1",
-        "STORAGE_ACCESS_KEY": "bench",
-        "STORAGE_SECRET_KEY": "bench",
+        "STORAGE_ACCESS_KEY": S3_KEY,
+        "STORAGE_SECRET_KEY": S3_KEY,
     }
 
 
@@ -211,8 +241,8 @@ def s3_client(url: str):
         "s3",
         endpoint_url=url,
         region_name="us-east-1",
-        aws_access_key_id="bench",
-        aws_secret_access_key="bench",  # noqa: S106 - a loopback test server's
+        aws_access_key_id=S3_KEY,
+        aws_secret_access_key=S3_KEY,
     )
 
 
@@ -276,13 +306,21 @@ def mnistsite_run(env: dict, options, bodies, run, *, s3_pid: int | None = None,
 
 
 def storage_compare(env: dict, options, bodies, run) -> dict:
-    """The local disk and an S3 bucket, back to back, --rounds times (a shared machine drifts)."""
+    """The local disk and an S3 bucket, back to back, --rounds times (a shared machine drifts).
+    With --isolate, the S3 server on the last CPU, this script and all it starts on the others."""
     import tempfile
 
-    server, url = s3_server_start()
+    cpus = sorted(os.sched_getaffinity(0))
+    s3_cpus = None
+    if options.isolate:
+        if len(cpus) < 2:
+            raise SystemExit("--isolate needs at least 2 CPUs")
+        s3_cpus = str(cpus[-1])
+        os.sched_setaffinity(0, cpus[:-1])  # inherited by gunicorn, wrk and manage.py
     rounds = []
-    try:
-        with tempfile.TemporaryDirectory(prefix="predict-load-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="predict-load-") as tmp:
+        server, url = s3_server_start(options.s3_server, Path(tmp) / "s3", s3_cpus)
+        try:
             for number in range(options.rounds):
                 media = Path(tmp) / f"media-{number}"
                 local = mnistsite_run({**env, "MEDIA_ROOT": str(media)}, options, bodies, run)
@@ -295,13 +333,16 @@ def storage_compare(env: dict, options, bodies, run) -> dict:
                 row = {"local": local, "s3": remote, "ratio": remote["rps"] / max(local["rps"], 1e-9)}
                 rounds.append(row)
                 print(json.dumps({"round": number + 1, **row}), file=sys.stderr)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+            os.sched_setaffinity(0, cpus)
     ratios = [row["ratio"] for row in rounds]
     # What the bucket costs the web itself, apart from an S3 server that shares these cores here.
     cpu_ratios = [row["local"]["web_cpu_ms"] / max(row["s3"]["web_cpu_ms"], 1e-9) for row in rounds]
     return {
+        "s3_server": options.s3_server,
+        "isolated": f"S3 server on CPU {s3_cpus}, the rest on {cpus[:-1]}" if s3_cpus else None,
         "rounds": rounds,
         "ratios": ratios,
         "median_ratio": statistics.median(ratios),
@@ -363,6 +404,18 @@ def main() -> None:
         default="local",
         help="local: uploads on the local disk (the default); s3: the local disk, then a bucket of an "
         "S3 server started here (moto), back to back, --rounds times, with their ratio.",
+    )
+    parser.add_argument(
+        "--s3-server",
+        choices=["moto", "s3rver"],
+        default="moto",
+        help="--storage s3: moto (Python, from the dev lock) or s3rver (Node; $S3RVER_BIN or on the PATH).",
+    )
+    parser.add_argument(
+        "--isolate",
+        action="store_true",
+        help="--storage s3: the S3 server on the last CPU, gunicorn and wrk on the others (both runs): "
+        "the bucket as another host.",
     )
     parser.add_argument(
         "--metrics",

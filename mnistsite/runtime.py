@@ -106,6 +106,9 @@ def object_storage_backend(
                 # CRC32 trailers boto3 sends by default since 1.36, and they cost CPU on every upload.
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",
+                # The parameters are this code's own, not a client's: botocore need not check
+                # their types against the API model on every call.
+                parameter_validation=False,
             ),
         },
     }

@@ -173,3 +173,21 @@ def test_the_data_analysis_is_stored_by_eda_report_and_shown_by_a_host_that_did_
     name = FIGURES[0]
     assert served_bytes(client.get(f"/models/eda/{name}")) == object_storage.read(f"eda/{name}")
     assert client.get("/models/eda/missing.png").status_code == 404
+
+
+@pytest.mark.parametrize(("size", "expect"), [(600, False), (3000, True)], ids=["small", "large"])
+def test_only_a_large_upload_waits_for_100_continue(object_storage, monkeypatch, size, expect):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from mnistsite import bucket_storage
+
+    monkeypatch.setattr(bucket_storage, "SINGLE_PUT_MAX_BYTES", 2000)  # "large" without sending megabytes
+    sent = []
+    events = default_storage.connection.meta.client.meta.events
+    events.register("before-send.s3.PutObject", lambda request, **kwargs: sent.append(dict(request.headers)))
+
+    name = default_storage.save("uploads/x.png", ContentFile(b"x" * size))
+
+    assert object_storage.read(name) == b"x" * size
+    assert [headers.get("Expect") for headers in sent] == ([b"100-continue"] if expect else [None])
