@@ -175,19 +175,62 @@ def test_the_data_analysis_is_stored_by_eda_report_and_shown_by_a_host_that_did_
     assert client.get("/models/eda/missing.png").status_code == 404
 
 
-@pytest.mark.parametrize(("size", "expect"), [(600, False), (3000, True)], ids=["small", "large"])
-def test_only_a_large_upload_waits_for_100_continue(object_storage, monkeypatch, size, expect):
+def put_object_headers(storage) -> list[dict]:
+    """The headers of every PutObject botocore sends from `storage`'s client from now on."""
+    sent = []
+    events = storage.connection.meta.client.meta.events
+    events.register("before-send.s3.PutObject", lambda request, **kwargs: sent.append(dict(request.headers)))
+    return sent
+
+
+@pytest.mark.parametrize("name", ["uploads/2026/11/30/ab12.png", "uploads/a b/ü+x=1&y~z.png"], ids=["plain", "odd"])
+def test_a_small_upload_is_one_signed_put_not_a_botocore_call(object_storage, name):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    put_objects = put_object_headers(default_storage)
+
+    stored = default_storage.save(name, ContentFile(b"\x89PNG small"))
+
+    assert stored == name
+    assert object_storage.read(name) == b"\x89PNG small"
+    head = object_storage.client.head_object(Bucket=object_storage.bucket, Key=name)
+    assert head["ContentType"] == "image/png"
+    assert put_objects == []
+
+
+@pytest.mark.parametrize("failure", ["answer", "connection"])
+def test_a_signed_put_that_fails_is_made_again_by_put_object_without_expect(object_storage, monkeypatch, failure):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from mnistsite import bucket_storage
+
+    class Failing(bucket_storage.URLLib3Session):  # the signed PUT's session only, not botocore's
+        def send(self, request):
+            if failure == "connection":
+                raise ConnectionResetError("reset by peer")
+            return type("Answer", (), {"status_code": 503})()
+
+    monkeypatch.setattr(bucket_storage, "URLLib3Session", Failing)
+    put_objects = put_object_headers(default_storage)
+
+    default_storage.save("uploads/again.png", ContentFile(b"x" * 600))
+
+    assert object_storage.read("uploads/again.png") == b"x" * 600
+    assert [headers.get("Expect") for headers in put_objects] == [None]
+
+
+def test_a_large_upload_goes_through_botocore_and_waits_for_100_continue(object_storage, monkeypatch):
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage
 
     from mnistsite import bucket_storage
 
     monkeypatch.setattr(bucket_storage, "SINGLE_PUT_MAX_BYTES", 2000)  # "large" without sending megabytes
-    sent = []
-    events = default_storage.connection.meta.client.meta.events
-    events.register("before-send.s3.PutObject", lambda request, **kwargs: sent.append(dict(request.headers)))
+    put_objects = put_object_headers(default_storage)
 
-    name = default_storage.save("uploads/x.png", ContentFile(b"x" * size))
+    name = default_storage.save("uploads/large.png", ContentFile(b"x" * 3000))
 
-    assert object_storage.read(name) == b"x" * size
-    assert [headers.get("Expect") for headers in sent] == ([b"100-continue"] if expect else [None])
+    assert object_storage.read(name) == b"x" * 3000
+    assert [headers.get("Expect") for headers in put_objects] == [b"100-continue"]
