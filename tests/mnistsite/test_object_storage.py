@@ -234,3 +234,28 @@ def test_a_large_upload_goes_through_botocore_and_waits_for_100_continue(object_
 
     assert object_storage.read(name) == b"x" * 3000
     assert [headers.get("Expect") for headers in put_objects] == [b"100-continue"]
+
+
+def test_the_signed_puts_connections_send_without_waiting_for_nagle(object_storage, monkeypatch):
+    """A kept-alive connection without TCP_NODELAY waited ~40 ms an upload (Nagle + delayed ACK)."""
+    import socket
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from mnistsite import bucket_storage
+
+    made = []
+
+    class Recording(bucket_storage.URLLib3Session):
+        def __init__(self, **kwargs):
+            made.append(kwargs)
+            super().__init__(**kwargs)
+
+    monkeypatch.setattr(bucket_storage, "URLLib3Session", Recording)
+
+    default_storage.save("uploads/a.png", ContentFile(b"a"))
+    default_storage.save("uploads/b.png", ContentFile(b"b"))
+
+    assert len(made) == 1  # one session, its connections kept alive
+    assert (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1) in made[0]["socket_options"]
