@@ -11,8 +11,14 @@ keepalive = 5
 # Recycle workers now and then so slow leaks cannot grow without bound.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "5000"))
 max_requests_jitter = 500
-# The model loads lazily in each worker after the fork, never in the master.
+# The master imports the application before it forks (on_starting, below), so that a fresh
+# worker, at start or replacing one, answers at once; the model still loads lazily in each
+# worker after the fork, never in the master. gunicorn's own preload_app stays off: it would
+# import the application before on_starting, before the metrics directory is set.
+# A HUP starts workers on the code the master imported (restart to deploy new code);
+# GUNICORN_PRELOAD=false: each worker imports everything itself (slow to start; a HUP reloads).
 preload_app = False
+_preload = os.environ.get("GUNICORN_PRELOAD", "true").strip().lower() not in ("false", "0", "no", "off", "")
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
 errorlog = "-"
@@ -20,14 +26,27 @@ limit_request_field_size = 8190
 
 # Prometheus (mnistsite.metrics): the workers count into one directory that the worker
 # answering /metrics adds up. It is emptied when the master starts (PROMETHEUS_MULTIPROC_DIR
-# if set, else a fresh one on /dev/shm, removed on exit), before any worker imports
-# prometheus_client, and a worker that exits is marked dead so its live gauges drop.
-if os.environ.get("METRICS_ENABLED", "true").strip().lower() not in ("false", "0", "no", "off", ""):
+# if set, else a fresh one on /dev/shm, removed on exit), before the master or any worker
+# imports prometheus_client, and a worker that exits is marked dead so its live gauges drop.
+_metrics = os.environ.get("METRICS_ENABLED", "true").strip().lower() not in ("false", "0", "no", "off", "")
 
-    def on_starting(server):
+
+def on_starting(server):
+    """In the master, once, before the first fork: the metrics directory, then the preload."""
+    if _metrics:
         from mnistsite.metrics_dir import multiprocess_dir_prepare
 
         multiprocess_dir_prepare(prefix="mnistsite-web-metrics-")
+    if _preload:
+        server.app.wsgi()  # what gunicorn's preload_app does, here after the metrics directory
+        # The site's own application only (bench/framework_floor.py serves others).
+        if getattr(server.app, "app_uri", None) == "mnistsite.wsgi:application":
+            from mnistsite.prefork import web_preload
+
+            web_preload()  # the URLconf, numpy, scipy, LiteRT's module; no model, no connection
+
+
+if _metrics:
 
     def child_exit(server, worker):
         from mnistsite.metrics_dir import process_dead
