@@ -107,6 +107,11 @@ def test_each_role_gets_its_image_and_the_web_image_installs_the_serving_lock_on
         commands = installs(target)
         assert len(commands) == 1, (target, commands)
         assert "--require-hashes" in commands[0] and commands[0].endswith(f"-r /tmp/{lock}"), commands[0]
+    # The web's venv: no bytecode from pip, no pip left, bytecode for what serving imports.
+    assert "--no-compile" in installs("web")[0]
+    web_runs = [arguments for keyword, arguments in dockerfile_instructions("serving-packages") if keyword == "RUN"]
+    assert "pip uninstall -y pip setuptools" in web_runs
+    assert any("python bin/compile_serving.py" in arguments for keyword, arguments in dockerfile_instructions("web"))
     serving_lock = (ROOT / "requirements-serving.txt").read_text()
     for package in ("tensorflow", "keras", "scikit-learn", "matplotlib", "pytest", "playwright", "flask"):
         assert f"\n{package}==" not in serving_lock, package
