@@ -45,7 +45,7 @@ def main() -> None:
         for name, venv in venvs.items():
             python = str(Path(venv).resolve() / "bin" / "python")
             out = ROOT / "var" / "bench" / f"compare-{name}.json"
-            predict = [python, "bench/predict_load.py", "--skip-baseline", "--config", options.config]
+            predict = [python, "bench/predict_load.py", "--skip-baseline", "--no-read", "--config", options.config]
             run([*predict, "--seconds", str(options.seconds), "--json", str(out)])
             load = json.loads(out.read_text())
             lines = run(

@@ -1,26 +1,37 @@
 """Footprint of an install: size on disk, web worker memory and start-up, batch worker memory.
 
-    .venv/bin/python bench/footprint.py --venv serving=var/venvs/serving-... [--venv full=/path/to/venv]
-        [--predictions 10000] [--images 10000] [--env MALLOC_ARENA_MAX=2] [--preload] [--json out.json]
+    .venv/bin/python bench/footprint.py --build [--venv old=/work/venvs/old]
+        [--predictions 10000] [--images 10000] [--env MALLOC_ARENA_MAX=2] [--json out.json]
+    .venv/bin/python bench/footprint.py --venv NAME=PATH [--venv NAME=PATH...] [--skip-web]
 
-Each venv is built beforehand from one lock (`python -m venv V && V/bin/pip install
---require-hashes -r requirements-serving.txt`; bin/check-serving builds the serving one).
+--build measures the serving lock installed both ways (bin/build-serving-venv, built under
+var/venvs/ when the lock or the build scripts change): `image`, as the web image and
+`make check-serving` install it (no pip, bytecode only for the modules serving imports), and
+`pip-default` (pip and setuptools kept, every module compiled). --venv adds any other venv.
 For each, on SQLite and the embedded broker in a temporary folder (loopback only):
-- installed size (the whole venv) and its five largest packages;
+- installed size (the whole venv), its compiled bytecode and its five largest packages;
 - what each import costs in a fresh process (RSS after numpy, Pillow, scipy, LiteRT, Django
   set up, the WSGI application, the model loaded);
-- gunicorn from that venv with one worker (the repository's gunicorn.conf.py): seconds from
-  launch to the first answered prediction; the worker's RSS (and USS, its own pages) after a
-  warm-up and after N predictions; then the worker is killed and the seconds from the kill
-  to the first prediction the fresh worker answers;
+- gunicorn from that venv with one worker (the repository's gunicorn.conf.py, whose master
+  imports the application before forking: mnistsite.prefork): seconds from launch to the
+  first answered prediction; the worker's RSS (and USS, its own pages) after a warm-up and
+  after N predictions; then the worker is killed and the seconds from the kill to the first
+  prediction the fresh worker answers; then a second gunicorn with --max-requests: seconds
+  from the answer that ends a worker to the next answer (a fresh worker's first), three
+  times; the same start-up figures with GUNICORN_PRELOAD=false (each worker imports
+  everything itself, as before);
 - a Celery worker from that venv (`-Q default`, one pool process) after a job of M images (a
   zip of 28x28 PNGs): RSS of its main process and of its pool process.
-Numbers depend on the machine's other load: compare venvs within one run.
+The servers run with PYTHONDONTWRITEBYTECODE=1, as in the image: an install without bytecode
+for a module compiles it on every start. Numbers depend on the machine's other load:
+compare venvs within one run.
 """
 
 import argparse
+import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -37,6 +48,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.images import encode, mnist_sample, multipart, render  # noqa: E402
 from tests.recognizer.batch_helpers import labelled_zip  # noqa: E402
+
+BUILD_INPUTS = ("requirements-serving.txt", "bin/build-serving-venv", "bin/compile_serving.py")
 
 IMPORT_STEPS = r"""
 import json, os, sys, time
@@ -109,7 +122,14 @@ def venv_size(venv: Path) -> dict:
         sizes[entry.name] = int(du.stdout.split()[0])
     total = subprocess.run(["du", "-sm", str(venv)], capture_output=True, text=True, check=True)
     largest = sorted(sizes.items(), key=lambda item: -item[1])[:5]
-    return {"installed_mb": int(total.stdout.split()[0]), "largest_mb": dict(largest)}
+    pyc = list(venv.rglob("*.pyc"))
+    return {
+        "installed_mb": int(total.stdout.split()[0]),
+        "bytecode_mb": round(sum(path.stat().st_size for path in pyc) / 2**20, 1),
+        "bytecode_files": len(pyc),
+        "pip_installed": (site / "pip").is_dir(),
+        "largest_mb": dict(largest),
+    }
 
 
 def post(port: int, body_and_type: tuple[bytes, str], timeout: float = 30) -> int:
@@ -154,14 +174,60 @@ def send(port: int, bodies, count: int, threads: int = 4) -> int:
     return errors[0]
 
 
+def gunicorn_start(python: Path, env: dict, port: int, *extra: str) -> subprocess.Popen:
+    command = [str(python.parent / "gunicorn"), "mnistsite.wsgi:application", "-c", "gunicorn.conf.py",
+               "--bind", f"127.0.0.1:{port}", "--workers", "1", *extra]  # fmt: skip
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def gunicorn_stop(master: subprocess.Popen) -> None:
+    master.terminate()
+    master.wait(timeout=30)
+
+
+def recycles(python: Path, env: dict, bodies, *, every: int = 20, times: int = 3) -> list[float]:
+    """gunicorn with --max-requests: seconds from the answer after which a worker ends to the
+    next answer, which its fresh replacement gives (one client, one request after another)."""
+    port = free_port()
+    master = gunicorn_start(python, env, port, "--max-requests", str(every), "--max-requests-jitter", "0")
+    try:
+        first_answer(port, bodies[0], time.monotonic())
+        seconds = []
+        for _ in range(times):
+            for n in range(every - 2):  # with the one just answered, every - 1 requests
+                post(port, bodies[n % len(bodies)])
+            (worker,) = children(master.pid)
+            post(port, bodies[0])  # the worker's last request: it exits after answering
+            ended = time.monotonic()
+            seconds.append(first_answer(port, bodies[1], ended))  # the fresh worker's first request
+            if children(master.pid) == [worker]:
+                raise RuntimeError("the worker was not recycled: the request count is off")
+        return seconds
+    finally:
+        gunicorn_stop(master)
+
+
+def startup(python: Path, env: dict, bodies) -> dict:
+    """Launch to first prediction, kill to the fresh worker's first, and recycles."""
+    port = free_port()
+    launched = time.monotonic()
+    master = gunicorn_start(python, env, port, "--max-requests", "0")
+    try:
+        result = {"launch_to_first_prediction_s": first_answer(port, bodies[0], launched)}
+        (worker,) = children(master.pid)
+        killed = time.monotonic()
+        os.kill(worker, signal.SIGKILL)
+        result["kill_to_fresh_worker_prediction_s"] = first_answer(port, bodies[1], killed)
+    finally:
+        gunicorn_stop(master)
+    result["max_requests_recycle_s"] = recycles(python, env, bodies)
+    return result
+
+
 def web_footprint(python: Path, env: dict, options, bodies) -> dict:
     port = free_port()
-    command = [str(python.parent / "gunicorn"), "mnistsite.wsgi:application", "-c", "gunicorn.conf.py",
-               "--bind", f"127.0.0.1:{port}", "--workers", "1", "--max-requests", "0"]  # fmt: skip
-    if options.preload:
-        command.append("--preload")
     launched = time.monotonic()
-    master = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    master = gunicorn_start(python, env, port, "--max-requests", "0")
     try:
         result = {"launch_to_first_prediction_s": first_answer(port, bodies[0], launched)}
         send(port, bodies, options.warmup)
@@ -175,11 +241,15 @@ def web_footprint(python: Path, env: dict, options, bodies) -> dict:
         # A fresh worker: kill this one; the master forks another, which answers the next request.
         killed = time.monotonic()
         os.kill(worker, signal.SIGKILL)
-        result["fresh_worker_first_prediction_s"] = first_answer(port, bodies[1], killed)
-        return result
+        result["kill_to_fresh_worker_prediction_s"] = first_answer(port, bodies[1], killed)
+        send(port, bodies, options.warmup)
+        (fresh,) = children(master.pid)
+        result["fresh_worker_after_warmup_mb"] = memory_mb(fresh)
     finally:
-        master.terminate()
-        master.wait(timeout=30)
+        gunicorn_stop(master)
+    result["max_requests_recycle_s"] = recycles(python, env, bodies)
+    result["without_preload"] = startup(python, {**env, "GUNICORN_PRELOAD": "false"}, bodies)
+    return result
 
 
 def batch_footprint(python: Path, env: dict, options, folder: Path) -> dict:
@@ -223,6 +293,7 @@ def measure(name: str, venv: Path, options, bodies) -> dict:
             "PREDICT_RATE_LIMIT": "off",
             "GUNICORN_ACCESS_LOG": "/dev/null",
             "LOG_LEVEL": "WARNING",
+            "PYTHONDONTWRITEBYTECODE": "1",
             **dict(pair.split("=", 1) for pair in options.env),
         }
         for command in (["migrate", "-v", "0"], ["register_model", "--default"]):
@@ -242,27 +313,45 @@ def measure(name: str, venv: Path, options, bodies) -> dict:
         return result
 
 
+def built_venvs() -> dict[str, str]:
+    """The serving lock installed the image's way and pip's default way (bin/build-serving-venv),
+    rebuilt when the lock or the build scripts change."""
+    sources = b"".join((ROOT / name).read_bytes() for name in BUILD_INPUTS)
+    key = hashlib.sha256(sources).hexdigest()[:16]
+    venvs = {}
+    for name, flags in (("image", []), ("pip-default", ["--pip-default"])):
+        venv = ROOT / "var" / "venvs" / f"footprint-{name}-{key}"
+        if not (venv / ".installed").is_file():
+            for stale in (ROOT / "var" / "venvs").glob(f"footprint-{name}-*"):
+                shutil.rmtree(stale)
+            subprocess.run(["bin/build-serving-venv", str(venv), *flags], cwd=ROOT, check=True)
+        venvs[name] = str(venv)
+    return venvs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--venv", action="append", required=True, help="NAME=PATH of a venv; repeat for several.")
+    parser.add_argument("--venv", action="append", default=[], help="NAME=PATH of a venv; repeat for several.")
+    parser.add_argument("--build", action="store_true", help="measure the serving lock installed both ways")
     parser.add_argument("--predictions", type=int, default=10_000)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--images", type=int, default=10_000, help="Images in the batch job (0: no batch worker).")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the servers (MALLOC_ARENA_MAX=2).")
-    parser.add_argument("--preload", action="store_true", help="gunicorn --preload (the app loads in the master).")
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--json", type=Path)
     options = parser.parse_args()
+    venvs = built_venvs() if options.build else {}
+    venvs.update(spec.split("=", 1) for spec in options.venv)
+    if not venvs:
+        parser.error("give --build or --venv")
 
     images, _ = mnist_sample()
     bodies = [multipart(encode(render(image))) for image in images]
     results = {
         "machine": f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start",
         "env": options.env,
-        "preload": options.preload,
     }
-    for spec in options.venv:
-        name, _, path = spec.partition("=")
+    for name, path in venvs.items():
         results[name] = measure(name, Path(path).resolve(), options, bodies)
         print(json.dumps({name: results[name]}, indent=2), flush=True)
     results["load_average_end"] = round(os.getloadavg()[0], 1)
