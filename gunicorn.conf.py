@@ -1,6 +1,7 @@
 """gunicorn settings; every value can be overridden from the environment."""
 
 import os
+import sys
 
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 # Sync workers: a prediction is ~1 ms of CPU, so processes, not threads, use the 2 cores.
@@ -11,10 +12,10 @@ keepalive = 5
 # Recycle workers now and then so slow leaks cannot grow without bound.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "5000"))
 max_requests_jitter = 500
-# The master imports the application before it forks (on_starting, below), so that a fresh
+# The master imports the application before it forks (when_ready, below), so that a fresh
 # worker, at start or replacing one, answers at once; the model still loads lazily in each
 # worker after the fork, never in the master. gunicorn's own preload_app stays off: it would
-# import the application before on_starting, before the metrics directory is set.
+# import the application before on_starting, where the metrics directory is set.
 # A HUP starts workers on the code the master imported (restart to deploy new code);
 # GUNICORN_PRELOAD=false: each worker imports everything itself (slow to start; a HUP reloads).
 preload_app = False
@@ -32,11 +33,16 @@ _metrics = os.environ.get("METRICS_ENABLED", "true").strip().lower() not in ("fa
 
 
 def on_starting(server):
-    """In the master, once, before the first fork: the metrics directory, then the preload."""
+    """In the master, once, before it imports anything of the site: the metrics directory."""
     if _metrics:
         from mnistsite.metrics_dir import multiprocess_dir_prepare
 
         multiprocess_dir_prepare(prefix="mnistsite-web-metrics-")
+
+
+def when_ready(server):
+    """In the master, once it listens (clients connecting meanwhile wait in the backlog, not
+    refused) and before the first fork: the preload."""
     if _preload:
         server.app.wsgi()  # what gunicorn's preload_app does, here after the metrics directory
         # The site's own application only (bench/framework_floor.py serves others).
@@ -44,6 +50,17 @@ def on_starting(server):
             from mnistsite.prefork import web_preload
 
             web_preload()  # the URLconf, numpy, scipy, LiteRT's module; no model, no connection
+
+
+def worker_exit(server, worker):
+    """In a worker that ends normally (max_requests reached, a graceful stop): exit without
+    Python's teardown, so that the master forks the replacement sooner (mnistsite.prefork).
+    Any other end (a failed boot, an error) keeps the exit status gunicorn gave it."""
+    ending = sys.exc_info()[1]  # gunicorn calls this hook while its sys.exit() propagates
+    if isinstance(ending, SystemExit) and ending.code in (0, None):
+        from mnistsite.prefork import worker_exit_now
+
+        worker_exit_now()
 
 
 if _metrics:

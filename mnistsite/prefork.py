@@ -16,8 +16,11 @@ forking thread). ``web_preload`` ends by closing every database connection Djang
 and refuses to return if a thread has been started.
 """
 
+import contextlib
 import importlib
+import logging
 import os
+import sys
 import threading
 
 #: Imported lazily by the first request or the first model load, so loaded here explicitly:
@@ -88,3 +91,23 @@ def fork_safety_check() -> None:
     threads = [thread.name for thread in threading.enumerate() if thread is not threading.main_thread()]
     if threads:
         raise PreforkError(f"threads started before the fork: {', '.join(threads)}")
+
+
+def worker_exit_now() -> None:
+    """End this forked worker now, as a normal exit, without Python's teardown.
+
+    A worker forked from a preloaded parent frees every object one by one when it exits,
+    touching pages it shares with the master (0.3-0.7 s measured here), and the master forks
+    its replacement only once it has gone. Its database connections are closed and its logs
+    and output flushed first; nothing else of a finished worker needs its teardown (its
+    metrics live in memory-mapped files, its broker messages were sent before it answered)."""
+    if "django.db" in sys.modules:
+        from django.db import connections
+
+        with contextlib.suppress(Exception):  # exiting anyway: a broken connection is no reason to stay
+            connections.close_all()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)

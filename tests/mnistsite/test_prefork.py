@@ -2,6 +2,9 @@
 (mnistsite.prefork), but never loads the model, keeps a database connection or starts a
 thread there: what a forked worker would inherit and share."""
 
+import atexit
+import logging
+import os
 import subprocess
 import sys
 import threading
@@ -11,7 +14,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from mnistsite.prefork import PreforkError, fork_safety_check
+from mnistsite.prefork import PreforkError, fork_safety_check, worker_exit_now
 from tests.conftest import ROOT, free_port, subprocess_env, wait_until
 from tests.images import encode, mnist_sample, multipart, render
 
@@ -118,3 +121,62 @@ def test_the_gunicorn_master_preloads_litert_but_holds_no_model_and_no_database_
     finally:
         master.terminate()
         master.wait(timeout=30)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_finished_worker_exits_at_once_with_its_logs_flushed_and_status_zero(tmp_path):
+    log_path, teardown_path = tmp_path / "worker.log", tmp_path / "teardown-ran"
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            handler = logging.StreamHandler(open(log_path, "w", buffering=1 << 20))  # noqa: SIM115
+            logger = logging.getLogger("test-worker-exit")
+            logger.addHandler(handler)
+            logger.warning("last words")
+            atexit.register(teardown_path.touch)  # Python's teardown would run this
+            worker_exit_now()
+        finally:
+            os._exit(99)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert log_path.read_text() == "last words\n"  # flushed by logging.shutdown
+    assert not teardown_path.exists()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_workers_recycled_after_max_requests_keep_answering(transactional_db, served_default_model, tmp_path):
+    port = free_port()
+    log_path = tmp_path / "gunicorn.log"
+    with open(log_path, "wb") as log:
+        master = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "mnistsite.wsgi:application", "-c", "gunicorn.conf.py",
+             "--bind", f"127.0.0.1:{port}", "--workers", "1", "--max-requests", "3",
+             "--max-requests-jitter", "0", "--access-logfile", "/dev/null"],
+            cwd=ROOT, env=subprocess_env(PREDICT_RATE_LIMIT="off"), stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        body, content_type = multipart(encode(render(mnist_sample()[0][0])))
+
+        def predict() -> int:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/api/predict", data=body, headers={"Content-Type": content_type}
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
+                return response.status
+
+        def up():
+            try:
+                return predict() == 200
+            except OSError:
+                return master.poll() is not None
+
+        wait_until(up, timeout=90, message="a prediction answered")
+        assert [predict() for _ in range(8)] == [200] * 8  # 9 requests: three workers, one after another
+    finally:
+        master.terminate()
+        master.wait(timeout=30)
+    output = log_path.read_text()
+    assert output.count("Autorestarting worker after current request") == 3, output[-3000:]
+    assert "exited with code" not in output and "Exception during worker exit" not in output, output[-3000:]
