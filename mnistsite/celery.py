@@ -9,7 +9,6 @@ from celery.signals import (
     celeryd_init,
     task_postrun,
     task_prerun,
-    worker_init,
     worker_ready,
     worker_shutdown,
 )
@@ -40,15 +39,6 @@ def heartbeat_start(sender=None, **kwargs) -> None:
     thread = HeartbeatThread(hostname=sender.hostname, queues=queues, broker=safe_broker_url())
     thread.start()
     _heartbeat["thread"] = thread
-
-
-@worker_init.connect
-def worker_modules_preload(**kwargs) -> None:
-    """In the worker's main process, before the pool forks: numpy, scipy, Pillow, LiteRT's
-    module (never the model: each pool process loads it on its first chunk)."""
-    from mnistsite.prefork import worker_preload
-
-    worker_preload()
 
 
 @worker_shutdown.connect

@@ -1,6 +1,5 @@
 """What a parent process imports before it forks the processes that serve, so that each of
-them starts with the code already loaded (gunicorn's master: ``web_preload``; a Celery
-worker's main process: ``worker_preload``).
+them starts with the code already loaded.
 
 gunicorn's master runs ``web_preload`` (gunicorn.conf.py, ``on_starting``) and every worker
 it forks, the first ones and each one that replaces a worker that died or reached
@@ -35,16 +34,6 @@ LAZY_MODULES = (
     "django.contrib.messages.storage.fallback",
 )
 
-#: What a batch chunk runs (a Celery worker's main process imports the tasks, not all of these).
-WORKER_MODULES = (
-    "vision.preprocess",
-    "vision.segment",
-    "vision.stack",
-    "vision.infer",
-    "ai_edge_litert.interpreter",
-    "scipy.spatial",
-)
-
 
 class PreforkError(RuntimeError):
     """The parent holds something a forked child must not inherit."""
@@ -69,18 +58,6 @@ def web_preload() -> None:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         importlib.import_module("prometheus_client")
     fork_safety_check()
-
-
-def worker_preload() -> None:
-    """In a Celery worker's main process, before its pool forks (mnistsite.celery, on
-    worker_init): the image and model modules, so that each pool process, the first ones and
-    each replacement, starts with them. Celery's Django fixup closes the database connections
-    in each pool process; the heartbeat thread starts after the pool (worker_ready)."""
-    from PIL import Image
-
-    for name in WORKER_MODULES:
-        importlib.import_module(name)
-    Image.init()
 
 
 def fork_safety_check() -> None:

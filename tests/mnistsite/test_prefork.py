@@ -21,7 +21,15 @@ from tests.images import encode, mnist_sample, multipart, render
 LITERT_LIBRARY = "_pywrap_litert_interpreter_wrapper"
 
 
-def test_the_fork_safety_check_closes_the_database_connection(transactional_db):
+@pytest.fixture
+def threads_of_this_test(monkeypatch):
+    """Threads that earlier tests left in this process (tqdm's monitor...) are not this test's."""
+    earlier = set(threading.enumerate()) - {threading.main_thread()}
+    enumerate_all = threading.enumerate
+    monkeypatch.setattr(threading, "enumerate", lambda: [t for t in enumerate_all() if t not in earlier])
+
+
+def test_the_fork_safety_check_closes_the_database_connection(transactional_db, threads_of_this_test):
     connection.ensure_connection()
     assert connection.connection is not None
 
@@ -30,7 +38,7 @@ def test_the_fork_safety_check_closes_the_database_connection(transactional_db):
     assert connection.connection is None
 
 
-def test_the_fork_safety_check_refuses_a_started_thread():
+def test_the_fork_safety_check_refuses_a_started_thread(threads_of_this_test):
     release = threading.Event()
     thread = threading.Thread(target=release.wait, name="stray-thread")
     thread.start()
