@@ -21,7 +21,7 @@ WORKDIR /app
 # Each lock goes into a venv (/opt/venv, first on PATH) in a stage of its own, copied into
 # the final image whole: nothing of pip's work is left in the image's layers.
 # The serving venv keeps neither pip (nor setuptools) nor pip's bytecode, which would
-# compile every module installed (104 of 506 MB, most never imported): the web stage
+# compile every module installed (92 of 506 MB, most never imported): the web stage
 # compiles what serving imports (bin/compile_serving.py). bin/build-serving-venv does the same.
 FROM base AS serving-packages
 COPY requirements-serving.txt /tmp/
@@ -43,7 +43,7 @@ COPY --chown=app:app . .
 # the real ones come from the environment at run time. Under the same settings,
 # bin/compile_serving.py imports what the web and the batch worker import (no database or
 # broker is touched) and writes the bytecode of those modules only, in the venv and the
-# apps: 37 MB instead of pip's 104. chown comes last so that the web's own collectstatic
+# apps: 33 MB instead of pip's 92. chown comes last so that the web's own collectstatic
 # (docker-compose.yml, running as app) can rewrite the collected files.
 RUN mkdir -p /app/var /app/media /app/staticfiles \
     && DJANGO_ENV=production ALLOWED_HOSTS=build \

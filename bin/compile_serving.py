@@ -1,6 +1,6 @@
 """Write bytecode (.pyc) for the modules that serving imports, and for no others.
 
-pip compiles every module it installs: 104 MB of the serving lock's 506 MB, most of it for
+pip compiles every module it installs: 92 MB of the serving lock's 506 MB, most of it for
 modules that the web and the batch worker never import (most of scipy, numpy's tests and
 f2py, SQLAlchemy's dialects, pip itself). The web image and `make check-serving` install
 with `pip install --no-compile` into a venv without pip, then run this with that venv's
