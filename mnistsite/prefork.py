@@ -1,12 +1,12 @@
 """What a parent process imports before it forks the processes that serve, so that each of
 them starts with the code already loaded.
 
-gunicorn's master runs ``web_preload`` (gunicorn.conf.py, ``on_starting``) and every worker
-it forks, the first ones and each one that replaces a worker that died or reached
-max_requests, starts with Django set up, the URLconf and every view imported, and numpy,
-scipy, Pillow and LiteRT loaded: a fresh worker only opens its database connection and
-loads the model on its first request (tens of milliseconds instead of seconds). The pages
-are shared copy-on-write, so a worker's own memory shrinks too.
+gunicorn's master runs ``web_preload`` (gunicorn.conf.py, ``when_ready``, after ``on_starting``
+has set the metrics directory) and every worker it forks, the first ones and each one that
+replaces a worker that died or reached max_requests, starts with Django set up, the URLconf
+and every view imported, and numpy, scipy, Pillow and LiteRT loaded: a fresh worker only
+opens its database connection and loads the model on its first request (tens of
+milliseconds instead of seconds). The pages are shared copy-on-write, so a worker's own memory shrinks too.
 
 What never happens in the parent (STYLE.md): loading the model or creating a LiteRT
 interpreter (served lazily by recognizer.serving, in each worker), keeping a database
