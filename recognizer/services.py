@@ -220,6 +220,17 @@ def prediction_create(*, data: bytes, filename: str, source: str, owner=None, ki
     return prediction
 
 
+def _review_save(*, prediction: Prediction, reviewer, field: str) -> Prediction:
+    """Store a person's review: the answer already set in `field`, who gave it and when."""
+    from django.utils import timezone
+
+    prediction.reviewed_by = reviewer
+    prediction.reviewed_at = timezone.now()
+    prediction.label_source = LabelSource.REVIEW
+    prediction.save(update_fields=[field, "label_source", "reviewed_by", "reviewed_at"])
+    return prediction
+
+
 class InvalidReviewLabel(ValueError):
     """A true label that is neither a digit 0-9 nor NOT_A_DIGIT."""
 
@@ -232,17 +243,11 @@ def label_check(true_label) -> None:
 def prediction_review(*, prediction: Prediction, true_label: int, reviewer) -> Prediction:
     """A person's answer for one prediction: a digit 0-9, or NOT_A_DIGIT (10). It replaces any
     earlier label, a review or a batch's, and records who and when."""
-    from django.utils import timezone
-
     label_check(true_label)
     if prediction.kind != Kind.DIGIT:
         raise InvalidReviewLabel("a number has a true number, not a true label: review it in the admin")
     prediction.true_label = true_label
-    prediction.reviewed_by = reviewer
-    prediction.reviewed_at = timezone.now()
-    prediction.label_source = LabelSource.REVIEW
-    prediction.save(update_fields=["true_label", "label_source", "reviewed_by", "reviewed_at"])
-    return prediction
+    return _review_save(prediction=prediction, reviewer=reviewer, field="true_label")
 
 
 class InvalidNumberText(ValueError):
@@ -251,8 +256,6 @@ class InvalidNumberText(ValueError):
 
 def prediction_review_number(*, prediction: Prediction, true_text: str, reviewer) -> Prediction:
     """The true number of a number prediction: digits only, or "" for "not a number"."""
-    from django.utils import timezone
-
     from recognizer.models import TEXT_MAX_LENGTH
 
     text = (true_text or "").strip()
@@ -261,11 +264,7 @@ def prediction_review_number(*, prediction: Prediction, true_text: str, reviewer
     if prediction.kind != Kind.NUMBER:
         raise InvalidNumberText("only a number prediction has a true number")
     prediction.true_text = text
-    prediction.reviewed_by = reviewer
-    prediction.reviewed_at = timezone.now()
-    prediction.label_source = LabelSource.REVIEW
-    prediction.save(update_fields=["true_text", "label_source", "reviewed_by", "reviewed_at"])
-    return prediction
+    return _review_save(prediction=prediction, reviewer=reviewer, field="true_text")
 
 
 def prediction_label_clear(*, prediction: Prediction) -> Prediction:

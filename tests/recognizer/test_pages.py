@@ -9,19 +9,13 @@ from PIL import Image, ImageDraw
 
 from recognizer.access import SESSION_KEY
 from recognizer.models import Prediction
+from tests import factories
 
 NAV_LINKS = ['href="/"', 'href="/history"', 'href="/models"', 'href="/api/docs/"']
 
 
-class PredictionFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Prediction
-
-    source = Prediction.Source.UPLOAD
+class PredictionFactory(factories.PredictionFactory):
     prediction = factory.Sequence(lambda n: n % 10)
-    confidence = 0.9
-    probs = factory.LazyAttribute(lambda o: [0.9 if d == o.prediction else 0.0111 for d in range(10)])
-    model_input = bytes(784)
     original_name = factory.Sequence(lambda n: f"digit-{n}.png")
 
 

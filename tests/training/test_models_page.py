@@ -6,6 +6,7 @@ import factory
 import pytest
 from PIL import Image
 
+from tests import factories
 from training.models import ModelComparison, ModelVersion, TrainingJob
 
 # The shape training.evaluate writes into metrics.json.
@@ -13,12 +14,10 @@ PRECISION = {str(d): 0.9 + d / 100 for d in range(10)}
 RECALL = {str(d): 0.8 + d / 100 for d in range(10)}
 
 
-class ModelVersionFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = ModelVersion
+class ModelVersionFactory(factories.ModelVersionFactory):
+    """The shared factory with the metrics.json a trained version has, as the page shows it."""
 
     version = factory.Sequence(lambda n: f"2025-v{n}")
-    architecture = "cnn"
     accuracy = 0.9912
     metrics = factory.LazyFunction(
         lambda: {
@@ -30,8 +29,6 @@ class ModelVersionFactory(factory.django.DjangoModelFactory):
             "recall": RECALL,
         }
     )
-    directory = "/nonexistent"
-    tflite_path = "/nonexistent/model.tflite"
 
 
 def png_bytes() -> bytes:
