@@ -218,9 +218,9 @@ def read_number(img: Image.Image, classifier: Classifier) -> NumberReading:
     valleys: list[float] = []  # per slice: the ink of the cut after it
     for k, atom in enumerate(atoms):
         rows = atom.bottom - atom.top
+        inside = np.isin(labels[atom.top : atom.bottom, atom.left : atom.right], atom.labels)
         paths: list[np.ndarray] = []
         if atom.width > TOUCHING_WIDTH * atom.height:
-            inside = np.isin(labels[atom.top : atom.bottom, atom.left : atom.right], atom.labels)
             mask = inside & strong[atom.top : atom.bottom, atom.left : atom.right]
             soft = np.where(inside, ink[atom.top : atom.bottom, atom.left : atom.right], 0.0)
             paths = _cut_paths(soft, height=max(atom.height, 0.7 * digit_height))
@@ -233,7 +233,6 @@ def read_number(img: Image.Image, classifier: Classifier) -> NumberReading:
                 crossed = [c for c, ok in zip(crossed, keep, strict=True) if ok]
             valleys += crossed
         edges = [np.zeros(rows, dtype=np.int64), *paths, np.full(rows, atom.width, dtype=np.int64)]
-        inside = np.isin(labels[atom.top : atom.bottom, atom.left : atom.right], atom.labels)
         cols = np.arange(atom.width)[None, :]
         for lo, hi in zip(edges, edges[1:], strict=False):
             part = inside & (cols >= lo[:, None]) & (cols < hi[:, None])
