@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from vision.decode import ImageDecodeError, decode_image  # noqa: E402
-from vision.infer import DigitClassifier  # noqa: E402
+from vision.infer import DigitClassifier, model_file_temperature  # noqa: E402
 from vision.segment import read_number  # noqa: E402
 
 
@@ -29,13 +29,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("directory", type=Path)
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "default" / "model.tflite")
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        help="Calibration temperature (default: the model's, from the metrics.json beside it, as served).",
+    )
     parser.add_argument("--list", action="store_true", help="List the images whose outcome is not the wanted one.")
     parser.add_argument("--scenario", help="Only this scenario (prefix).")
     args = parser.parse_args()
 
     with open(args.directory / "labels.csv", newline="") as fh:
         rows = [r for r in csv.DictReader(fh) if not args.scenario or r["scenario"].startswith(args.scenario)]
-    classifier = DigitClassifier(args.model)
+    temperature = args.temperature if args.temperature is not None else model_file_temperature(args.model)
+    classifier = DigitClassifier(args.model, temperature=temperature)
+    print(f"model {args.model} (T = {temperature:.3f})")
     right = defaultdict(int)
     rejected = defaultdict(int)
     total = defaultdict(int)

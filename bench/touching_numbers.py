@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from vision.decode import decode_image  # noqa: E402
 from vision.idx import read_idx  # noqa: E402
-from vision.infer import DigitClassifier  # noqa: E402
+from vision.infer import DigitClassifier, model_file_temperature  # noqa: E402
 from vision.segment import read_number  # noqa: E402
 
 SCENARIOS = ("apart", "touching", "overlapping", "mixed")
@@ -125,6 +125,11 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=200, help="Numbers per scenario and style.")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "default" / "model.tflite")
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        help="Calibration temperature (default: the model's, from the metrics.json beside it, as served).",
+    )
     parser.add_argument("--scenario", choices=SCENARIOS, action="append", help="Only these scenarios.")
     parser.add_argument("--list", action="store_true", help="List the numbers not read exactly.")
     parser.add_argument("--save", type=Path, help="Write the images not read exactly into this folder.")
@@ -132,7 +137,9 @@ def main() -> None:
 
     images = read_idx(args.mnist / "t10k-images-idx3-ubyte")
     labels = read_idx(args.mnist / "t10k-labels-idx1-ubyte")
-    classifier = DigitClassifier(args.model)
+    temperature = args.temperature if args.temperature is not None else model_file_temperature(args.model)
+    classifier = DigitClassifier(args.model, temperature=temperature)
+    print(f"model {args.model} (T = {temperature:.3f})")
     right: dict[tuple[str, str], int] = defaultdict(int)
     total: dict[tuple[str, str], int] = defaultdict(int)
     started = time.perf_counter()

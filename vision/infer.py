@@ -4,6 +4,7 @@ The exported model takes float32 [N, 28, 28, 1] in [0, 1] and returns softmax
 probabilities over 11 classes: digits 0-9, then "not a digit".
 """
 
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,16 @@ NO_DIGIT_CLASS = 10
 # and the image is more likely a digit than not.
 NO_DIGIT_THRESHOLD = 0.5
 MIN_DIGIT_CONFIDENCE = 0.5
+
+
+def model_file_temperature(model: Path) -> float:
+    """T from the metrics.json next to a .tflite file (1 when there is none): the temperature
+    the model is served with, for tools that load a model file rather than a version."""
+    try:
+        metrics = json.loads((Path(model).parent / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return 1.0
+    return float((metrics.get("calibration") or {}).get("temperature") or 1.0)
 
 
 class ModelLoadError(RuntimeError):

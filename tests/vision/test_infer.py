@@ -1,7 +1,9 @@
+import json
+
 import numpy as np
 import pytest
 
-from vision.infer import NO_DIGIT_CLASS, DigitClassifier, ModelLoadError, decide
+from vision.infer import NO_DIGIT_CLASS, DigitClassifier, ModelLoadError, decide, model_file_temperature
 
 
 def row(**probs) -> np.ndarray:
@@ -63,3 +65,15 @@ def test_the_classifier_applies_its_temperature(tmp_path):
     sharp = DigitClassifier(model, temperature=0.5).classify(x)
     assert (sharp.argmax(axis=1) == raw.argmax(axis=1)).all()
     assert (sharp.max(axis=1) > raw.max(axis=1)).all()
+
+
+@pytest.mark.parametrize(
+    ("metrics", "temperature"),
+    [({"calibration": {"temperature": 0.56}}, 0.56), ({"accuracy": 0.99}, 1.0), (None, 1.0), ("{broken", 1.0)],
+    ids=["calibrated", "no calibration", "no metrics.json", "unreadable"],
+)
+def test_a_model_files_temperature_comes_from_its_metrics(tmp_path, metrics, temperature):
+    if metrics is not None:
+        text = metrics if isinstance(metrics, str) else json.dumps(metrics)
+        (tmp_path / "metrics.json").write_text(text)
+    assert model_file_temperature(tmp_path / "model.tflite") == temperature

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from recognizer.evaluation import evaluate_directory, format_table, missed_targets
 from recognizer.serving import served_model
 from vision.decode import decode_image
-from vision.infer import DigitClassifier, decide
+from vision.infer import DigitClassifier, decide, model_file_temperature
 
 
 def number_reader(classifier):
@@ -87,12 +87,3 @@ class Command(BaseCommand):
         self.stdout.write("\ntargets: " + ("all met" if not missed else "; ".join(missed)))
         if json_path is not None:
             json_path.write_text(json.dumps(result, indent=2))
-
-
-def model_file_temperature(model: Path) -> float:
-    """T from the metrics.json next to a .tflite file (1 when there is none)."""
-    try:
-        metrics = json.loads((model.parent / "metrics.json").read_text())
-    except (OSError, ValueError):
-        return 1.0
-    return float((metrics.get("calibration") or {}).get("temperature") or 1.0)
