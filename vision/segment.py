@@ -38,6 +38,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from vision.calibration import temperature_apply
 from vision.infer import NO_DIGIT_THRESHOLD, decide_rows
 from vision.preprocess import Preprocessed, _finish_crop, _stroke_width, find_ink
 
@@ -49,6 +50,9 @@ MAX_COMPONENTS = 60
 MAX_DIGITS = 24
 #: A candidate digit is at most this many times as wide as H (or as its own height).
 MAX_DIGIT_WIDTH = 1.25
+#: ... and one made of a single component (one stroke) at most this many times: a 7 or a 5
+#: whose bar runs far to the right, a 0 drawn flat.
+MAX_STROKE_WIDTH = 1.75
 #: An atom wider than this share of its height may be two or more digits that touch.
 TOUCHING_WIDTH = 0.75
 #: Cuts of a touching pair stand at least this share of H apart in the middle row (a 1 is narrow).
@@ -70,6 +74,9 @@ PAIR_WIDTH = 0.9
 THIN_LINK = 1.5
 #: Log-score of one digit made of two digit-sized atoms side by side.
 MERGE_COST = -3.0
+#: Log-score of one digit across a cut that crosses no strong ink: the two sides are joined
+#: only by the faint edge of a stroke (two digits written close enough to touch).
+FAINT_JOIN_COST = -0.2
 #: Log-score added per digit: below 0 prefers fewer, surer digits.
 PIECE_BONUS = -0.05
 
@@ -268,7 +275,8 @@ def read_number(img: Image.Image, classifier: Classifier) -> NumberReading:
             right = max(p.right for p in pieces[i : j + 1])
             tops = [atoms[p.atom].top for p in pieces[i : j + 1]]
             bottoms = [atoms[p.atom].bottom for p in pieces[i : j + 1]]
-            if right - left > MAX_DIGIT_WIDTH * max(digit_height, max(bottoms) - min(tops)):
+            widest = MAX_STROKE_WIDTH if pieces[i].atom == pieces[j].atom else MAX_DIGIT_WIDTH
+            if right - left > widest * max(digit_height, max(bottoms) - min(tops)):
                 break
     crops = [_run_crop(ink, labels, atoms, pieces[i : j + 1]) for i, j in runs]
     prepared = [
@@ -282,10 +290,13 @@ def read_number(img: Image.Image, classifier: Classifier) -> NumberReading:
     found_probs = classifier.classify(np.stack([prepared[k].pixels for k in usable]))
     probs = np.zeros((len(runs), found_probs.shape[1]), dtype=np.float64)
     probs[usable] = found_probs
+    evidence = _uncalibrated(probs, classifier)
 
-    # Best partition of the slices into runs: the product of digit probabilities, times a
-    # prior against cutting an atom that is not wide (a cut) and against joining two
-    # digit-sized atoms side by side (a merge).
+    # Best partition of the slices into runs: the product of digit probabilities (the
+    # model's own, before calibration: where the cuts go does not depend on the version's
+    # temperature, and the priors below are weighed against them), times a prior against
+    # cutting an atom that is not wide (a cut) and against joining two digit-sized atoms
+    # side by side or the two sides of a cut through faint ink only (a merge).
     cut_cost = [0.0] * len(pieces)  # cost of a digit boundary after slice j
     merge_cost = [0.0] * len(pieces)  # cost of one digit across slices j and j + 1
     for j in range(len(pieces) - 1):
@@ -296,6 +307,8 @@ def read_number(img: Image.Image, classifier: Classifier) -> NumberReading:
             # free where only faint ink joins the two sides.
             narrow = min(1.0, max(0.0, WIDE - a.width / a.height) / (WIDE - TOUCHING_WIDTH))
             cut_cost[j] = CUT_COST * narrow * min(1.0, valleys[j] / max(1.5 * stroke, 1.0))
+            if valleys[j] == 0:
+                merge_cost[j] = FAINT_JOIN_COST
         elif min(a.height, b.height) >= 0.6 * digit_height and -_gap(a.left, a.right, b.left, b.right) < 0.5 * min(
             a.width, b.width
         ):
@@ -308,7 +321,7 @@ def read_number(img: Image.Image, classifier: Classifier) -> NumberReading:
             k = index.get((i, j))
             if k is None or best[i] == -math.inf:
                 continue
-            p = float(probs[k, :10].max()) if k in usable else 0.0
+            p = float(evidence[k, :10].max()) if k in usable else 0.0
             score = best[i] + math.log(max(p, 1e-6)) + PIECE_BONUS + cut_cost[j] + sum(merge_cost[i:j])
             if score > best[j + 1]:
                 best[j + 1], back[j + 1] = score, i
@@ -347,6 +360,17 @@ def read_number(img: Image.Image, classifier: Classifier) -> NumberReading:
     reason = _doubt(digits)
     text = None if reason else "".join(str(d.digit) for d in digits)
     return NumberReading(text, digits, reason is not None, reason, skipped, polarity)
+
+
+def _uncalibrated(probs: np.ndarray, classifier: Classifier) -> np.ndarray:
+    """The model's probabilities before the temperature the classifier applies (vision.
+    calibration: softmax(log(p) / T) undone by 1 / T). Calibration is fitted for deciding on
+    one digit; it sharpens (T < 1) or softens every candidate's score alike, and would
+    shift the balance between the model and the segmentation priors with each version."""
+    temperature = float(getattr(classifier, "temperature", 1.0))
+    if temperature == 1.0 or not len(probs):
+        return probs
+    return temperature_apply(probs, 1.0 / temperature)
 
 
 def _doubt(digits: list[DigitReading]) -> str | None:

@@ -11,7 +11,7 @@ from scipy import ndimage
 
 from tests.images import encode, font_text, ink_mask, mnist_number, mnist_sample, stroke_number
 from vision.decode import decode_image
-from vision.infer import DigitClassifier
+from vision.infer import DigitClassifier, model_file_temperature
 from vision.segment import _cut_paths, read_number
 
 MODEL = Path(__file__).resolve().parents[2] / "models" / "default" / "model.tflite"
@@ -254,3 +254,68 @@ def test_overlapping_digits_that_touch_are_read(classifier, digits, text, shift)
     page[:, 40:-40] = np.round(ink * 255).astype(np.uint8)
     reading = read(Image.fromarray(255 - page), classifier)
     assert reading.text == text, (reading.reason, [(d.digit, round(d.confidence, 2), d.box) for d in reading.digits])
+
+
+def _touch(image: Image.Image) -> tuple[int, int]:
+    """Connected components of an image's faint ink (any) and of its strong ink (over half)."""
+    ink = 1 - np.asarray(image.convert("L")) / 255
+    eight = np.ones((3, 3))
+    return ndimage.label(ink > 0.05, structure=eight)[1], ndimage.label(ink > 0.5, structure=eight)[1]
+
+
+@pytest.mark.parametrize(
+    ("indexes", "gap"),
+    [([0, 14], -0.08), ([12, 14], -0.08), ([18, 6], -0.02), ([29, 6], -0.02)],
+    ids=["71", "91", "44", "84"],
+)
+def test_digits_joined_only_by_the_faint_edge_of_a_stroke_are_two(classifier, indexes, gap):
+    # Written so close that the anti-aliased edges meet, while the strokes themselves do not:
+    # one component, but a cut that crosses no strong ink. Read as one digit (the left one,
+    # with the other's stroke as a flourish) before the join across such a cut was priced.
+    image = mnist_number(indexes, gap=gap)
+    assert _touch(image) == (1, 2)
+    reading = read(image, classifier)
+    assert reading.text == label(indexes), (reading.reason, [(d.digit, d.box) for d in reading.digits])
+
+
+# A 0 drawn flat: one stroke about 1.45 times as wide as it is tall.
+FLAT_ZERO = [("ellipse", (0.1, 0.25, 0.9, 0.80))]
+
+
+@pytest.mark.parametrize(
+    ("digits", "text"),
+    [([FLAT_ZERO], "0"), (["4", FLAT_ZERO], "40"), ([FLAT_ZERO, "0"], "00")],
+    ids=["alone", "after a 4", "before a 0"],
+)
+def test_a_digit_of_one_stroke_wider_than_a_digit_is_one_digit(classifier, digits, text):
+    # Wider than MAX_DIGIT_WIDTH: it used to be offered to the model only in slices.
+    reading = read(stroke_number(digits, gap=0.25), classifier)
+    assert reading.text == text, (reading.reason, [(d.digit, d.box) for d in reading.digits])
+    x, y, w, h = reading.digits[text.index("0")].box
+    assert w > 1.3 * h
+
+
+def test_an_eight_joined_to_a_three_is_read_whole(classifier):
+    # MNIST's 8 (index 27) is wide; touching the 3 beside it, the pair is one component
+    # wider than a digit may be, and the 8 alone is one of its candidates only if a single
+    # component may be wider than two separate ones.
+    image = mnist_number([27, 17], gap=-0.05)
+    assert _touch(image) == (1, 1)
+    assert read(image, classifier).text == label([27, 17])
+
+
+@pytest.mark.parametrize(
+    ("indexes", "gap"),
+    [([14, 3], -0.05), ([14, 21], -0.05), ([16, 14], -0.1)],
+    ids=["10", "15", "71"],
+)
+def test_where_the_cuts_go_does_not_depend_on_the_temperature(indexes, gap):
+    # The calibration temperature (T < 1 sharpens) is for deciding on one digit; applied to
+    # the segmentation scores it made the model outweigh the priors, and these touching
+    # pairs were read as one digit at the shipped model's T but not at T = 1.
+    data = decode_image(encode(mnist_number(indexes, gap=gap)))
+    plain = read_number(data, DigitClassifier(MODEL))
+    served = read_number(data, DigitClassifier(MODEL, temperature=model_file_temperature(MODEL)))
+    assert model_file_temperature(MODEL) != 1.0
+    assert [d.box for d in served.digits] == [d.box for d in plain.digits]
+    assert served.text == label(indexes), (served.reason, [(d.digit, d.box) for d in served.digits])
