@@ -18,11 +18,14 @@ mass), so a digit of a number is prepared exactly as a digit uploaded alone.
    the neighbour's columns stays whole).
 4. Candidate digits are runs of consecutive slices or atoms that may belong together
    (the same atom, or overlapping / nearly touching columns: a 4 drawn in two strokes),
-   no wider than a digit can be. All candidates are preprocessed and classified in ONE
-   model call; dynamic programming then picks the partition whose digits the model is
-   surest of (the product of their digit probabilities). The model's confidence is what
-   chooses between cut points, and between merging pieces or not.
-5. The chosen digits are decided like single digits (``decide_rows``). The number is
+   no wider than a digit can be (wider when the run is one component: a 7 whose bar runs
+   far right). All candidates are preprocessed and classified in ONE model call; dynamic
+   programming then picks the partition whose digits the model is surest of (the product
+   of their digit probabilities, as the model gives them before calibration, so the
+   version's temperature does not move the cuts). The model's confidence is what chooses
+   between cut points, and between merging pieces or not.
+5. The chosen digits are decided like single digits (``decide_rows``, on the calibrated
+   probabilities). The number is
    rejected when there is no ink, when it looks like a word or a picture (many
    components, or many pieces that are no digit), or when one digit is unsure (named in
    the reason).
