@@ -16,7 +16,8 @@ measured in one run. Bounded in time; loopback only.
 --storage s3 stores the uploads in a bucket of an S3-compatible server started here (its own
 process: moto's standalone server, or with --s3-server s3rver the npm package s3rver on
 Node, found as $S3RVER_BIN or `s3rver` on the PATH: `npm install --prefix DIR s3rver@3.7.1`),
-measured back to back with the local disk, --rounds times, with the ratio of each round; it
+measured back to back with the local disk, --rounds times in alternating order, with the ratio
+of each round and the median and range over the rounds; it
 also checks that another process (another MEDIA_ROOT, the same database and bucket) reads an
 upload's original. --isolate pins the S3 server to the last CPU and everything else this
 script starts (gunicorn, wrk) to the others, in the local and the bucket runs alike: the
@@ -133,6 +134,7 @@ end
 def drive_wrk(port: int, path: str, bodies: list[tuple[bytes, str]], clients: int, seconds: float) -> dict:
     """The same load from wrk (C, little CPU of its own), so the server gets the cores."""
     import re
+    import resource
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -147,11 +149,13 @@ def drive_wrk(port: int, path: str, bodies: list[tuple[bytes, str]], clients: in
         script = Path(tmp) / "post.lua"
         script.write_text(WRK_SCRIPT)
         env = {**os.environ, "BODIES_LIST": str(listing), "PREDICT_PATH": path, "CONTENT_TYPE": boundary_type}
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         out = subprocess.run(
             ["wrk", "-t", "2", "-c", str(clients), "-d", f"{int(seconds)}s", "--latency", "-s", str(script),
              f"http://127.0.0.1:{port}"],
             env=env, capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip
+        children_after = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk is the one child that ended
 
     def ms(label: str) -> float:
         value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", out).groups()
@@ -168,6 +172,10 @@ def drive_wrk(port: int, path: str, bodies: list[tuple[bytes, str]], clients: in
         "p50_ms": ms("50%"),
         "p99_ms": ms("99%"),
         "client": "wrk",
+        # The load generator's own CPU per request (user + system), on the web's cores here.
+        "client_cpu_ms": 1000
+        * sum(getattr(children_after, f) - getattr(children_before, f) for f in ("ru_utime", "ru_stime"))
+        / max(requests, 1),
     }
 
 
@@ -312,8 +320,10 @@ def mnistsite_run(env: dict, options, bodies, run, *, s3_pid: int | None = None,
 
 
 def storage_compare(env: dict, options, bodies, run) -> dict:
-    """The local disk and an S3 bucket, back to back, --rounds times (a shared machine drifts).
-    With --isolate, the S3 server on the last CPU, this script and all it starts on the others."""
+    """The local disk and an S3 bucket, back to back, --rounds times (a shared machine drifts),
+    in alternating order (local first in odd rounds, the bucket first in even ones), so that a
+    drift within a round favours neither. With --isolate, the S3 server on the last CPU, this
+    script and all it starts (gunicorn, wrk) on the others, in both runs of every round."""
     import tempfile
 
     cpus = sorted(os.sched_getaffinity(0))
@@ -329,14 +339,21 @@ def storage_compare(env: dict, options, bodies, run) -> dict:
         try:
             for number in range(options.rounds):
                 media = Path(tmp) / f"media-{number}"
-                local = mnistsite_run({**env, "MEDIA_ROOT": str(media)}, options, bodies, run)
                 bucket = f"bench-{number}-{os.getpid()}"
                 s3_client(url).create_bucket(Bucket=bucket)
                 s3 = {**env, "MEDIA_ROOT": str(media), **s3_env(url, bucket)}
-                remote = mnistsite_run(s3, options, bodies, run, s3_pid=server.pid)
-                remote["objects_in_bucket"] = s3_object_count(url, bucket)
-                remote["original_read_elsewhere"] = original_read_elsewhere(s3, Path(tmp) / "elsewhere")
-                row = {"local": local, "s3": remote, "ratio": remote["rps"] / max(local["rps"], 1e-9)}
+                order = ("local", "s3") if number % 2 == 0 else ("s3", "local")
+                row = {"order": list(order)}
+                for mode in order:
+                    load_before = os.getloadavg()[0]
+                    if mode == "local":
+                        row[mode] = mnistsite_run({**env, "MEDIA_ROOT": str(media)}, options, bodies, run)
+                    else:
+                        row[mode] = mnistsite_run(s3, options, bodies, run, s3_pid=server.pid)
+                    row[mode]["load_1min_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+                row["s3"]["objects_in_bucket"] = s3_object_count(url, bucket)
+                row["s3"]["original_read_elsewhere"] = original_read_elsewhere(s3, Path(tmp) / "elsewhere")
+                row["ratio"] = row["s3"]["rps"] / max(row["local"]["rps"], 1e-9)
                 rounds.append(row)
                 print(json.dumps({"round": number + 1, **row}), file=sys.stderr)
         finally:
@@ -346,14 +363,29 @@ def storage_compare(env: dict, options, bodies, run) -> dict:
     ratios = [row["ratio"] for row in rounds]
     # What the bucket costs the web itself, apart from an S3 server that shares these cores here.
     cpu_ratios = [row["local"]["web_cpu_ms"] / max(row["s3"]["web_cpu_ms"], 1e-9) for row in rounds]
+
+    def spread(values: list[float]) -> dict:
+        return {"median": round(statistics.median(values), 3), "min": round(min(values), 3),
+                "max": round(max(values), 3)}  # fmt: skip
+
     return {
         "s3_server": options.s3_server,
         "isolated": f"S3 server on CPU {s3_cpus}, the rest on {cpus[:-1]}" if s3_cpus else None,
         "rounds": rounds,
-        "ratios": ratios,
+        "ratios": [round(ratio, 3) for ratio in ratios],
         "median_ratio": statistics.median(ratios),
-        "web_cpu_ratios": cpu_ratios,
+        "ratio": spread(ratios),
+        "rps": {mode: spread([row[mode]["rps"] for row in rounds]) for mode in ("local", "s3")},
+        "web_cpu_ms": {mode: spread([row[mode]["web_cpu_ms"] for row in rounds]) for mode in ("local", "s3")},
+        "s3_server_cpu_ms": spread([row["s3"]["s3_server_cpu_ms"] for row in rounds]),
+        "client_cpu_ms": {
+            mode: spread([row[mode].get("client_cpu_ms", 0.0) for row in rounds]) for mode in ("local", "s3")
+        },
+        "web_cpu_ratios": [round(ratio, 3) for ratio in cpu_ratios],
         "median_web_cpu_ratio": statistics.median(cpu_ratios),
+        "load_1min": spread(
+            [load for row in rounds for mode in ("local", "s3") for load in row[mode]["load_1min_before_after"]]
+        ),
     }
 
 
