@@ -189,6 +189,13 @@ def cpu_seconds(pid: int, *, kinds: tuple[int, ...] = (11, 12)) -> float:
     return sum(int(fields[k]) for k in kinds) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine spent busy (all cores, every process and the kernel: /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def children_cpu_seconds(pid: int, *, kinds: tuple[int, ...] = (11, 12)) -> float:
     """CPU of a process's live children (gunicorn's workers)."""
     total = 0.0
@@ -293,7 +300,10 @@ def mnistsite_run(env: dict, options, bodies, run, *, s3_pid: int | None = None,
         drive(port, "/api/predict", bodies, options.clients, 3.0)  # warm every worker's model
         web_cpu, server_cpu = children_cpu_seconds(web.pid), cpu_seconds(s3_pid) if s3_pid else 0.0
         web_sys = children_cpu_seconds(web.pid, kinds=(12,))
+        machine = machine_busy_seconds()
         result = run(port, "/api/predict", bodies, options.clients, options.seconds)
+        # Everything the machine did per request: web, S3 server, wrk, PostgreSQL, Redis, kernel, others.
+        result["machine_cpu_ms"] = 1000 * (machine_busy_seconds() - machine) / max(result["requests"], 1)
         # CPU per request: the web's own, and the S3 server's (on this machine here, another in production).
         result["web_cpu_ms"] = 1000 * (children_cpu_seconds(web.pid) - web_cpu) / max(result["requests"], 1)
         # Of which in the kernel: on loopback the TCP work of both ends is mostly charged to the sender.
@@ -378,6 +388,7 @@ def storage_compare(env: dict, options, bodies, run) -> dict:
         "rps": {mode: spread([row[mode]["rps"] for row in rounds]) for mode in ("local", "s3")},
         "web_cpu_ms": {mode: spread([row[mode]["web_cpu_ms"] for row in rounds]) for mode in ("local", "s3")},
         "s3_server_cpu_ms": spread([row["s3"]["s3_server_cpu_ms"] for row in rounds]),
+        "machine_cpu_ms": {mode: spread([row[mode]["machine_cpu_ms"] for row in rounds]) for mode in ("local", "s3")},
         "client_cpu_ms": {
             mode: spread([row[mode].get("client_cpu_ms", 0.0) for row in rounds]) for mode in ("local", "s3")
         },
