@@ -360,9 +360,10 @@ def storage_compare(env: dict, options, bodies, run) -> dict:
                         row[mode] = mnistsite_run({**env, "MEDIA_ROOT": str(media)}, options, bodies, run)
                     else:
                         row[mode] = mnistsite_run(s3, options, bodies, run, s3_pid=server.pid)
+                        row[mode]["objects_in_bucket"] = s3_object_count(url, bucket)
+                        # Before the local run adds newer predictions, whose originals are on this disk.
+                        row[mode]["original_read_elsewhere"] = original_read_elsewhere(s3, Path(tmp) / "elsewhere")
                     row[mode]["load_1min_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
-                row["s3"]["objects_in_bucket"] = s3_object_count(url, bucket)
-                row["s3"]["original_read_elsewhere"] = original_read_elsewhere(s3, Path(tmp) / "elsewhere")
                 row["ratio"] = row["s3"]["rps"] / max(row["local"]["rps"], 1e-9)
                 rounds.append(row)
                 print(json.dumps({"round": number + 1, **row}), file=sys.stderr)
