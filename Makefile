@@ -80,7 +80,7 @@ format: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(PY) manage.py migrate --noinput -v 0
-	$(PY) bench/predict_load.py $(if $(BENCH_STORAGE),--storage $(BENCH_STORAGE) --rounds 3 $(BENCH_STORAGE_FLAGS))
+	$(PY) bench/predict_load.py $(if $(BENCH_STORAGE),--storage $(BENCH_STORAGE) --rounds 6 --seconds 15 $(BENCH_STORAGE_FLAGS))
 	$(PY) bench/batch_throughput.py
 	$(PY) bench/framework_floor.py
 

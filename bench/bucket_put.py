@@ -6,12 +6,13 @@ its own process and its CPU is not counted).
 
 Each way stores the same bytes under new names, after 30 unmeasured uploads:
 
-- storage: mnistsite's default storage with a bucket (mnistsite.bucket_storage), as a request does;
+- storage: mnistsite's default storage with a bucket (mnistsite.bucket_storage), as a request
+  does: SigV4 by hashlib and hmac, one PUT by http.client on a kept-alive connection;
 - botocore: a boto3 client with boto3's defaults but checksums only where required
   (Expect: 100-continue, parameter validation) calling put_object;
 - signed by hand: the same request signed by botocore's SigV4Auth and sent by urllib3 on a
   kept-alive connection, without botocore's client (events, serializers, endpoint rules,
-  parser): the floor of a signed PUT from Python;
+  parser; what the storage did before, with botocore's HTTP session);
 - plain HTTP: urllib3 alone, unsigned (moto accepts it; s3rver refuses it, answering 403,
   which costs about the same): the floor of any HTTP request from Python.
 
