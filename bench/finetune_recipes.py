@@ -31,13 +31,31 @@ sys.path.insert(0, str(ROOT))
 
 from bench.review_loop import POPULATION, REVIEWED, population_build  # noqa: E402
 
-ALPHAS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+ALPHAS = (0.0, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
 
 
 def field_side(prediction_id: int) -> str:
     """recognizer.field.field_side, without Django."""
     digest = hashlib.sha256(f"field-split:{prediction_id}".encode()).digest()
     return "test" if int.from_bytes(digest[:4], "big") % 100 < 20 else "train"
+
+
+def calibration_side(prediction_id: int, share: float) -> bool:
+    """Whether a field-train review is kept out of the finetune for the temperature fit."""
+    digest = hashlib.sha256(f"field-calibration:{prediction_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % 100 < share * 100
+
+
+def holdout_snapshot(data: dict, share: float, folder: Path) -> dict:
+    """``data`` with a ``share`` of field-train (by id hash) moved out of training into a slice."""
+    arrays = dict(data["arrays"])
+    keep = np.asarray([not calibration_side(int(i), share) for i in arrays["id_train"]])
+    out = {**data, "slice_x": arrays["x_train"][~keep], "slice_y": arrays["y_train"][~keep]}
+    for name in ("x_train", "y_train", "source_train", "id_train"):
+        arrays[name] = arrays[name][keep]
+    snapshot = folder / f"{data['snapshot'].stem}-holdout{int(share * 100)}.npz"
+    np.savez(snapshot, **arrays)
+    return {**out, "arrays": arrays, "snapshot": snapshot}
 
 
 def tuning_set(seed: int, mnist_dir: Path, folder: Path, *, more: int = 0) -> dict:
@@ -98,9 +116,13 @@ def curve(*, start_path: Path, end_path: Path, data: dict, mnist_dir: Path, trai
     kept, held = calibrate.holdout_split(len(x_mnist), 2000)
     x_rest, y_rest = x_mnist[kept], y_mnist[kept]
     # train()'s check set for seed 42: the held-out digits and the kept ones it did not sample.
-    rest = np.random.default_rng(42).permutation(len(x_rest))[train_size:][: blend_check - 2000]
-    x_check = np.concatenate([x_mnist[held], x_rest[rest]])
+    unsampled = np.random.default_rng(42).permutation(len(x_rest))[train_size:]
+    rest = unsampled[: blend_check - 2000]
     y_check = np.concatenate([y_mnist[held], y_rest[rest]])
+    # Every MNIST training digit the finetune did not train on (the held-out ones and all the
+    # unsampled): what a less noisy blend criterion could read.
+    x_all = np.concatenate([x_mnist[held], x_rest[unsampled]])
+    y_all = np.concatenate([y_mnist[held], y_rest[unsampled]])
     x_cal, y_cal = calibrate.calibration_set_build(
         x_holdout=x_mnist[held],
         y_holdout=y_mnist[held],
@@ -121,6 +143,15 @@ def curve(*, start_path: Path, end_path: Path, data: dict, mnist_dir: Path, trai
     )
     x_cal_plain = x_cal[: len(y_cal) - len(data["arrays"]["y_train"])]
     y_cal_plain = y_cal[: len(x_cal_plain)]
+    from training import datasets
+
+    # Rendered uploads of a seed of their own (never in a fit): the MNIST-like population.
+    x_rend, y_rend = datasets.extras_load(
+        counts=datasets.extras_scaled(datasets.DEFAULT_EXTRAS, 0.1),
+        seed=4343,
+        cache_dir=mnist_dir.parent / "generated",
+        processes=1,
+    )
     start = keras.models.load_model(start_path, compile=False)
     end = keras.models.load_model(end_path, compile=False)
     w0, w1 = [w.numpy() for w in start.weights], [w.numpy() for w in end.weights]
@@ -145,6 +176,20 @@ def curve(*, start_path: Path, end_path: Path, data: dict, mnist_dir: Path, trai
                 "without": temperature_fit(p_cal[: len(y_cal_plain)], y_cal_plain),
                 "field_train_only": temperature_fit(p_field_train, data["arrays"]["y_train"]),
             }
+            if "slice_y" in data:
+                p_slice = predict(f(data["slice_x"]))
+                plain = p_cal[: len(y_cal_plain)]
+                for share in (0.25, 0.5, 1.0):
+                    weights = np.concatenate(
+                        [
+                            np.full(len(y_cal_plain), (1 - share) / len(y_cal_plain)),
+                            np.full(len(data["slice_y"]), share / len(data["slice_y"])),
+                        ]
+                    )
+                    fits[f"slice{int(share * 100)}"] = temperature_fit(
+                        np.concatenate([plain, p_slice]), np.concatenate([y_cal_plain, data["slice_y"]]), weights
+                    )
+            p_rend = predict(f(x_rend))
             more = {"more_n": len(data["more_labels"])}
             for name, temp in fits.items():
                 calibrated = temperature_apply(raw, temp)
@@ -153,10 +198,18 @@ def curve(*, start_path: Path, end_path: Path, data: dict, mnist_dir: Path, trai
                     expected_calibration_error(calibrated[more_ok], data["more_labels"][more_ok]), 4
                 )
                 more[f"more_acc_{name}"] = round(served_accuracy(calibrated, data["more_labels"], rejected=~more_ok), 4)
+                rendered = temperature_apply(p_rend, temp)
+                more[f"rendered_ece_{name}"] = round(expected_calibration_error(rendered, y_rend), 4)
+        p_all = predict(f(x_all))
+        true_p = p_all[np.arange(len(y_all)), y_all]
         rows.append(
             {
                 "alpha": alpha,
-                "check": digit_accuracy(predict(f(x_check)), y_check),
+                "check": digit_accuracy(p_all[: len(y_check)], y_check),
+                "all_n": len(y_all),
+                "all_acc": digit_accuracy(p_all, y_all),
+                "all_nll": float(-np.mean(np.log(np.clip(true_p, 1e-12, 1.0)))),
+                "all_true_p": float(np.mean(true_p)),
                 "mnist_test": digit_accuracy(predict(f(x_test)), y_test),
                 "temperature": round(t, 3),
                 "field_test": served_accuracy(field, data["arrays"]["y_test"]),
@@ -197,6 +250,10 @@ def main(argv: list[str] | None = None) -> None:
         overrides = {**json.loads(text or "{}"), "blend": [1.0]}
         # "reviews": false: the same recipe without field-train (what finetuning alone does to MNIST).
         with_reviews = overrides.pop("reviews", True)
+        # "field_holdout": 0.25: that share of field-train (by id hash) is kept out of training
+        # and joins the temperature fit, weighted (calibration from reviews not trained on).
+        share = overrides.pop("field_holdout", 0.0)
+        recipe_data = holdout_snapshot(data, share, args.folder) if share else data
         params = {**PRESETS["finetune"], **overrides}
         started = time.monotonic()
         if args.reuse and (args.folder / name / "metrics.json").is_file():
@@ -206,7 +263,7 @@ def main(argv: list[str] | None = None) -> None:
                 preset="finetune",
                 output_dir=args.folder / name,
                 mnist_dir=args.mnist_dir,
-                field_set=data["snapshot"],
+                field_set=recipe_data["snapshot"],
                 with_reviews=with_reviews,
                 init_model=args.start,
                 overrides=overrides,
@@ -215,7 +272,7 @@ def main(argv: list[str] | None = None) -> None:
         rows = curve(
             start_path=args.start,
             end_path=args.folder / name / "model.keras",
-            data=data,
+            data=recipe_data,
             mnist_dir=args.mnist_dir,
             train_size=params["train_size"],
             blend_check=params.get("blend_check") or 10000,

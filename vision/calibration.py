@@ -30,15 +30,17 @@ def temperature_apply(probs: np.ndarray, temperature: float) -> np.ndarray:
     return out.astype(probs.dtype if probs.dtype.kind == "f" else np.float64)
 
 
-def nll(probs: np.ndarray, labels: np.ndarray) -> float:
-    """Mean negative log-likelihood of the true classes."""
+def nll(probs: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """Mean negative log-likelihood of the true classes (weighted by ``weights`` when given)."""
     labels = np.asarray(labels, dtype=np.int64)
     picked = np.asarray(probs, dtype=np.float64)[np.arange(len(labels)), labels]
-    return float(-np.mean(np.log(np.maximum(picked, _EPS))))
+    return float(-np.average(np.log(np.maximum(picked, _EPS)), weights=weights))
 
 
-def temperature_fit(probs: np.ndarray, labels: np.ndarray) -> float:
-    """The T that minimises the NLL of ``labels`` under ``temperature_apply(probs, T)``.
+def temperature_fit(probs: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> float:
+    """The T that minimises the NLL of ``labels`` under ``temperature_apply(probs, T)``,
+    each row weighted by ``weights`` when given (so a small population can count as much as a
+    large one).
 
     A golden-section search on log T: the NLL is convex in 1/T, so one minimum.
     """
@@ -50,7 +52,7 @@ def temperature_fit(probs: np.ndarray, labels: np.ndarray) -> float:
     ratio = (np.sqrt(5.0) - 1.0) / 2.0
 
     def loss(log_t: float) -> float:
-        return nll(temperature_apply(probs, float(np.exp(log_t))), labels)
+        return nll(temperature_apply(probs, float(np.exp(log_t))), labels, weights)
 
     a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
     fa, fb = loss(a), loss(b)

@@ -175,20 +175,38 @@ def linear_model(weights):
     return model
 
 
-def test_blend_choose_takes_the_largest_share_that_keeps_the_check_set():
+def test_blend_choose_takes_the_largest_share_within_the_nll_tolerance():
     from training.train import blend_choose
 
     right, wrong = np.eye(2, dtype=np.float32), np.eye(2, dtype=np.float32)[::-1]
     model = linear_model(wrong)
-    x = np.array([[1.0, 0.0], [0.0, 1.0], [0.9, 0.1]], np.float32)
-    y = np.array([0, 1, 0])
+    x, y = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32), np.array([0, 1])
+    # Under alpha * wrong + (1 - alpha) * right the true class gets sigmoid(1 - 2 alpha):
+    # NLL 0.313 at 0, 0.474 at 0.25 (+51%), 0.974 at 0.75, 1.313 at 1.
     alpha, tried = blend_choose(
-        model=model, start=[right], end=[wrong], x_check=x, y_check=y, grid=[0.25, 1.0, 0.75], tolerance=0.0
+        model=model, start=[right], end=[wrong], x_check=x, y_check=y, grid=[0.25, 1.0, 0.75], tolerance=0.6
     )
-    assert alpha == 0.25  # more of the trained weights than 0.5 flips every answer
+    assert alpha == 0.25
     assert [row["alpha"] for row in tried] == [0.0, 1.0, 0.75, 0.25]
+    nll = [-np.log(1 / (1 + np.exp(-(1 - 2 * a)))) for a in (0.0, 1.0, 0.75, 0.25)]
+    assert np.allclose([row["nll"] for row in tried], nll, atol=1e-5)
     assert [row["accuracy"] for row in tried] == [1.0, 0.0, 0.0, 1.0]
     assert np.allclose(model.layers[-1].kernel.numpy(), [[0.75, 0.25], [0.25, 0.75]])  # left with the chosen blend
+
+
+def test_blend_choose_reads_the_likelihood_where_the_accuracy_does_not_move():
+    from training.train import blend_choose
+
+    # Every blend reads both digits right, less surely the more of ``wrong`` it holds (margin
+    # 4 - 5 alpha; NLL +65% at 0.1, +242% at 0.25): the accuracy cannot tell them apart.
+    right, wrong = np.eye(2, dtype=np.float32), np.eye(2, dtype=np.float32)[::-1]
+    model = linear_model(right)
+    x, y = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32), np.array([0, 1])
+    alpha, tried = blend_choose(
+        model=model, start=[4 * right], end=[wrong], x_check=x, y_check=y, grid=[0.5, 0.25, 0.1], tolerance=0.7
+    )
+    assert [row["accuracy"] for row in tried] == [1.0] * len(tried)
+    assert alpha == 0.1 and [row["alpha"] for row in tried] == [0.0, 0.5, 0.25, 0.1]
 
 
 def test_blend_choose_keeps_the_trained_weights_when_they_read_the_check_set_as_well():
@@ -200,7 +218,7 @@ def test_blend_choose_keeps_the_trained_weights_when_they_read_the_check_set_as_
     alpha, tried = blend_choose(
         model=model, start=[start], end=[end], x_check=x, y_check=y, grid=[1.0, 0.5], tolerance=0.0
     )
-    assert alpha == 1.0 and len(tried) == 2  # the first share tried is kept: no more reading
+    assert alpha == 1.0 and len(tried) == 2  # surer and right: the first share tried is kept
     assert np.allclose(model.layers[-1].kernel.numpy(), end)
 
 

@@ -32,6 +32,22 @@ def test_the_fitted_temperature_undoes_the_distortion_and_lowers_ece(shown_at):
     assert before > 0.05 and after < 0.03 and after < before / 3
 
 
+def test_weights_let_a_small_population_count_as_much_as_a_large_one():
+    # 4,000 rows shown at 2.0 and 400 shown at 0.5: unweighted, the large population sets T;
+    # weighted to half each, T lands between the two populations' own.
+    large, large_labels = synthetic(temperature=2.0)
+    small, small_labels = synthetic(temperature=0.5, n=400, seed=1)
+    probs, labels = np.concatenate([large, small]), np.concatenate([large_labels, small_labels])
+    weights = np.concatenate([np.full(4000, 0.5 / 4000), np.full(400, 0.5 / 400)])
+    plain, weighted = temperature_fit(probs, labels), temperature_fit(probs, labels, weights)
+    assert plain == pytest.approx(0.5, rel=0.2)
+    assert plain < weighted < temperature_fit(small, small_labels)
+    repeated = np.concatenate([large, np.repeat(small, 10, axis=0)])
+    assert weighted == pytest.approx(
+        temperature_fit(repeated, np.concatenate([large_labels, np.repeat(small_labels, 10)])), rel=1e-3
+    )  # a weight is a repeat
+
+
 def test_a_temperature_keeps_the_ranking():
     probs, _ = synthetic(temperature=1.0, n=200)
     for t in (0.3, 1.7):
