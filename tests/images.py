@@ -5,7 +5,7 @@ import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -156,13 +156,20 @@ def stroke_number(digits: list, *, side: int = 140, gap: float = 0.0, width: flo
     return styled(ink, "paper")
 
 
-def font_text(text: str, *, size: int = 100, style: str = "paper") -> Image.Image:
-    """Text in Pillow's built-in font (no font files needed), with a margin of half the size."""
+def font_text(text: str, *, size: int = 100, style: str = "paper", slant: float = 0.0, bold: int = 0) -> Image.Image:
+    """Text in Pillow's built-in font (no font files needed), with a margin of half the size.
+    `slant` shears it to the right by that share of its height (handwriting leans); `bold`
+    thickens its strokes by a max filter of that size (a marker)."""
     font = ImageFont.load_default(size)
     left, top, right, bottom = font.getbbox(text)
     margin = size // 2
     canvas = Image.new("L", (right - left + 2 * margin, bottom - top + 2 * margin), 0)
     ImageDraw.Draw(canvas).text((margin - left, margin - top), text, fill=255, font=font)
+    if slant:
+        shear = (1, slant, -slant * canvas.height / 2, 0, 1, 0)
+        canvas = canvas.transform(canvas.size, Image.Transform.AFFINE, shear, resample=Image.Resampling.BILINEAR)
+    if bold:
+        canvas = canvas.filter(ImageFilter.MaxFilter(bold))
     return styled(np.asarray(canvas), style)
 
 

@@ -82,6 +82,16 @@ MERGE_COST = -3.0
 FAINT_JOIN_COST = -0.2
 #: Log-score added per digit: below 0 prefers fewer, surer digits.
 PIECE_BONUS = -0.05
+#: Digits of a number stand about equally tall; letters of a word do not (x-height letters
+#: beside capitals and ascenders, about 0.5-0.7 of their height). A line whose shortest
+#: piece is under this share of its tallest looks like a word ...
+WORD_HEIGHT_RATIO = 0.7
+#: ... and is read as a number only when the model is jointly this sure of all its digits
+#: (the product of their calibrated probabilities, the not-a-digit class included).
+#: Both chosen on words rendered in system fonts (slanted, bold, three styles) against
+#: numbers composed of MNIST test digits (bench/touching_numbers.py), not on
+#: the measurement sets.
+WORD_JOINT_CONFIDENCE = 0.8
 
 
 class Classifier(Protocol):
@@ -386,7 +396,20 @@ def _doubt(digits: list[DigitReading]) -> str | None:
         k = unsure[0]
         what = "is not sure" if k not in not_digit else "does not look like a digit"
         return f"digit {k + 1} of {len(digits)} {what}: {digits[k].reason}"
+    if _word_shaped(digits):
+        return "not a number: the marks differ in height like letters and are no clear digits"
     return None
+
+
+def _word_shaped(digits: list[DigitReading]) -> bool:
+    """Letters read as digits: pieces of uneven height (a word's x-height letters beside its
+    capitals and ascenders) that the model is not jointly sure are these digits. Each
+    letter may pass the one-digit floor on its own; the number as a whole does not."""
+    heights = [d.box[3] for d in digits]
+    if len(digits) < 2 or min(heights) >= WORD_HEIGHT_RATIO * max(heights):
+        return False
+    joint = math.prod(d.confidence * (1.0 - d.no_digit_prob) for d in digits)
+    return joint < WORD_JOINT_CONFIDENCE
 
 
 def _not_digit(d: DigitReading) -> bool:

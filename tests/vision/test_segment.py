@@ -12,7 +12,7 @@ from scipy import ndimage
 from tests.images import encode, font_text, ink_mask, mnist_number, mnist_sample, stroke_number
 from vision.decode import decode_image
 from vision.infer import DigitClassifier, model_file_temperature
-from vision.segment import _cut_paths, read_number
+from vision.segment import DigitReading, _cut_paths, _word_shaped, read_number
 
 MODEL = Path(__file__).resolve().parents[2] / "models" / "default" / "model.tflite"
 
@@ -21,9 +21,12 @@ FOUR_IN_TWO = [[(0.32, 0.20), (0.30, 0.60), (0.55, 0.60)], [(0.63, 0.20), (0.63,
 
 
 class CountingClassifier:
+    """The shipped model as served (its calibration temperature applied), counting calls."""
+
     def __init__(self):
-        self.inner = DigitClassifier(MODEL)
+        self.inner = DigitClassifier(MODEL, temperature=model_file_temperature(MODEL))
         self.num_classes = self.inner.num_classes
+        self.temperature = self.inner.temperature
         self.calls = 0
 
     def classify(self, images):
@@ -156,6 +159,59 @@ def test_what_is_not_a_number_is_rejected_with_the_reason(classifier, image, fra
     reading = read(image, classifier)
     assert reading.rejected and reading.text is None
     assert fragment in reading.reason
+
+
+# Words whose letters the model reads one by one as digits it is fairly sure of: slanted
+# text in the built-in font, as a hand leans. Their letters differ in height (x-height
+# letters beside capitals and ascenders), which the digits of a number do not.
+@pytest.mark.parametrize(
+    "image",
+    [
+        font_text("hello", slant=0.25, bold=3),
+        font_text("xyz", slant=0.15),
+        font_text("Ram", slant=0.25),
+        font_text("Max", slant=0.25),
+        font_text("Sam", slant=0.35),
+        font_text("sky", slant=0.15, bold=5),
+    ],
+    ids=["hello in a marker", "xyz", "Ram", "Max", "Sam", "sky in a thick marker"],
+)
+def test_letters_of_uneven_height_read_as_digits_are_a_word(classifier, image):
+    reading = read(image, classifier)
+    assert reading.rejected and reading.text is None, [(d.digit, d.confidence, d.box) for d in reading.digits]
+    assert "not a number" in reading.reason
+
+
+@pytest.mark.parametrize(
+    ("image", "text"),
+    [
+        (mnist_number([0, 1, 2], heights=[1.0, 0.6, 0.9]), label([0, 1, 2])),
+        (mnist_number([3, 4, 5, 6], heights=[0.6, 1.0, 0.65, 1.0]), label([3, 4, 5, 6])),
+        (font_text("2026", slant=0.25), "2026"),
+    ],
+    ids=["a small middle digit", "small and tall digits", "slanted digits in a font"],
+)
+def test_digits_of_uneven_height_the_model_is_sure_of_are_a_number(classifier, image, text):
+    assert read(image, classifier).text == text
+
+
+def _piece(height: int, confidence: float, no_digit: float = 0.0) -> DigitReading:
+    return DigitReading(1, confidence, (0, 0, 20, height), [], no_digit, None, np.zeros((28, 28)))
+
+
+@pytest.mark.parametrize(
+    ("pieces", "word"),
+    [
+        ([(100, 0.99), (55, 0.9), (60, 0.85)], True),  # x-height letters beside a capital, some doubt
+        ([(100, 1.0), (60, 0.99, 0.2)], True),  # the short one may be no digit at all
+        ([(100, 1.0), (55, 1.0), (60, 0.99)], False),  # uneven, but sure of every digit
+        ([(100, 0.8), (90, 0.8), (95, 0.8)], False),  # doubtful, but digits of one height
+        ([(100, 0.6)], False),  # one digit: decided alone
+    ],
+    ids=["uneven and unsure", "uneven and maybe no digit", "uneven and sure", "even and unsure", "one digit"],
+)
+def test_a_word_is_uneven_pieces_the_model_is_not_jointly_sure_of(pieces, word):
+    assert _word_shaped([_piece(*p) for p in pieces]) is word
 
 
 def test_an_unsure_digit_is_named_in_the_reason(classifier):
