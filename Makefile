@@ -25,8 +25,7 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 $(VENV)/.installed-dev: requirements-dev.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --require-hashes -r requirements-dev.txt
+	PYTHON=$(PYTHON) bin/install-lock $(VENV) requirements-dev.txt
 	touch $@ $(VENV)/.installed
 
 setup: $(VENV)/.installed
