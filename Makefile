@@ -40,8 +40,12 @@ run: setup
 test: $(VENV)/.installed-dev
 	$(PY) -m ruff check .
 	@if $(PY) -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1); socket.create_connection(('127.0.0.1', 6379), 1)" 2>/dev/null; then \
-		$(MAKE) --no-print-directory test-servers && \
-		$(MAKE) --no-print-directory test-embedded EMBEDDED_ARGS="$(CONFIG_FREE)"; \
+		echo "PostgreSQL + Redis and the embedded configuration side by side: the embedded half's output follows"; \
+		mkdir -p var; \
+		$(MAKE) --no-print-directory test-embedded EMBEDDED_ARGS="$(CONFIG_FREE)" > var/test-embedded.log 2>&1 & embedded=$$!; \
+		$(MAKE) --no-print-directory test-servers; servers=$$?; \
+		wait $$embedded; status=$$?; cat var/test-embedded.log; \
+		[ $$servers -eq 0 ] && [ $$status -eq 0 ]; \
 	else echo "PostgreSQL or Redis does not answer here: testing the embedded configuration only"; \
 		$(MAKE) --no-print-directory test-embedded; fi
 
