@@ -247,6 +247,9 @@ WORKER_SWEEPS = [
 ]
 # The active version's field-test scores are recomputed when the reviews changed, at most this often.
 FIELD_SCORES_REFRESH_SECONDS = env.float("FIELD_SCORES_REFRESH_SECONDS", default=60.0)
+# A field temperature (for inputs that look like the reviewed field) is fitted once this many
+# field-train reviews exist that the active version never trained on (vision.calibration).
+FIELD_CALIBRATION_MINIMUM = env.int("FIELD_CALIBRATION_MINIMUM", default=100)
 # Where a training job gets the field set (reviewed predictions) from: training does not import
 # recognizer, so whoever starts a job reaches the snapshot writer through this setting.
 FIELD_SET_SNAPSHOT = "recognizer.field.field_set_snapshot"

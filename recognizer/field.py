@@ -5,8 +5,10 @@ and field-test (20%) with a hash of the id, so a prediction stays on its side of
 whatever else is reviewed, deleted or relabelled. Training never imports this module: a
 training job receives the set as an ``.npz`` snapshot whose path travels in its params
 (``field_set_snapshot``, reached through settings.FIELD_SET_SNAPSHOT). Every version is
-scored on field-test (``field_scores_update``); the workers' sweep rescores the active
-version when the set changed (``field_scores_refresh``).
+scored on field-test (``field_scores_update``), after its field calibration is refitted on
+field-train (a second temperature for inputs that look like the field, fitted on the reviews
+the version never trained on); the workers' sweep does both for the active version when
+either side changed (``field_scores_refresh``).
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ def field_set_arrays() -> dict[str, np.ndarray]:
         out[f"source_{side}"] = np.asarray([m[2] for m in meta[side]], dtype="U16")
         out[f"id_{side}"] = np.asarray([m[0] for m in meta[side]], dtype=np.int64)
     out["key_test"] = np.asarray(field_set_key(meta[TEST]))
+    out["key_train"] = np.asarray(field_set_key(meta[TRAIN]))
     return out
 
 
@@ -102,13 +105,30 @@ def field_set_snapshot(*, directory: Path | None = None) -> dict | None:
 
 
 def field_scores_update(*, versions) -> int:
-    """Recompute and store the field scores of ``versions`` on the current field-test set."""
-    from training.services import model_version_field_scores
+    """Refit the field calibration of ``versions`` on the current field-train set (a second
+    temperature for field-like inputs, from the reviews each never trained on), then
+    recompute and store their field scores on the current field-test set."""
+    from training.services import model_version_field_calibrate, model_version_field_scores
 
     arrays = field_set_arrays()
     done = 0
     for version in versions:
         started = time.monotonic()
+        field = model_version_field_calibrate(
+            version=version,
+            x=arrays["x_train"],
+            labels=arrays["y_train"],
+            ids=arrays["id_train"],
+            key=str(arrays["key_train"]),
+            minimum=settings.FIELD_CALIBRATION_MINIMUM,
+        )
+        logger.info(
+            "field calibration of %s: %s",
+            version.version,
+            f"T {field['t_field']:.3f} for field-like inputs, fitted on {field['fresh']} reviews"
+            if "t_field" in field
+            else field.get("reason"),
+        )
         scores = model_version_field_scores(
             version=version,
             x=arrays["x_test"],
@@ -131,8 +151,8 @@ _last_refresh = 0.0
 
 
 def field_scores_refresh() -> bool:
-    """The workers' sweep: rescore the active version when field-test changed since its scores
-    were computed, at most every FIELD_SCORES_REFRESH_SECONDS (reviews come one by one).
+    """The workers' sweep: refit the active version's field calibration and rescore it when
+    field-train or field-test changed since then, at most every FIELD_SCORES_REFRESH_SECONDS (reviews come one by one).
     Cheap when nothing changed: one query of ids and labels, no images."""
     global _last_refresh
     from training.models import ModelVersion
@@ -142,8 +162,10 @@ def field_scores_refresh() -> bool:
     active = ModelVersion.objects.filter(is_active=True).first()
     if active is None:
         return False
-    test = field_set_labels()[TEST]
-    if not test or (active.field_scores or {}).get("key") == field_set_key(test):
+    sides = field_set_labels()
+    test_changed = bool(sides[TEST]) and (active.field_scores or {}).get("key") != field_set_key(sides[TEST])
+    train_changed = (active.field_calibration or {}).get("key") != field_set_key(sides[TRAIN])
+    if not test_changed and not (sides[TRAIN] and train_changed):
         return False
     _last_refresh = time.monotonic()
     field_scores_update(versions=[active])

@@ -56,11 +56,14 @@ def served_model() -> ServedModel:
             and _served.version.pk == version.pk
             and _served.version.tflite_path == version.tflite_path
             and _served.version.temperature == version.temperature
+            and _served.version.field_calibration == version.field_calibration
         ):
             return _served
         try:
             path = model_version_file(version=version)
-            classifier = DigitClassifier(path, temperature=version.temperature)
+            classifier = DigitClassifier(
+                path, temperature=version.temperature, field_calibration=version.field_calibration
+            )
         except (ModelFetchError, ModelLoadError) as exc:
             _last_error = str(exc)
             logger.error("cannot load model version %s: %s", version.version, exc)

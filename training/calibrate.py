@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from training import datasets
-from vision.calibration import calibration_report, temperature_fit
+from vision.calibration import CALIBRATION_SET_FILE, calibration_report, temperature_fit
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,14 @@ def calibration_set_build(
         xs.append(field_x.astype(np.uint8))
         ys.append(field_y.astype(np.uint8))
     return np.concatenate(xs), np.concatenate(ys)
+
+
+def calibration_set_write(directory: Path, *, x: np.ndarray) -> Path:
+    """The general calibration images (uint8 (N, 28, 28)) next to the model: a field
+    calibration's domain gate (vision.calibration.field_calibration_fit) is fitted against them."""
+    path = Path(directory) / CALIBRATION_SET_FILE
+    np.savez_compressed(path, x=np.asarray(x, dtype=np.uint8))
+    return path
 
 
 def probabilities_of(tflite_path: Path, x: np.ndarray) -> np.ndarray:
@@ -102,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.holdout} MNIST training images (the shipped model saw them in training) and "
         f"{len(y) - args.holdout} rendered uploads (seed {CALIBRATION_SEED})"
     )
+    calibration_set_write(args.model_dir, x=x)
     path = args.model_dir / "metrics.json"
     metrics = json.loads(path.read_text())
     metrics["calibration"] = report

@@ -185,11 +185,46 @@ def field_scores_build(*, probabilities: np.ndarray, predicted: np.ndarray, labe
     return scores
 
 
-def field_scores_of(*, tflite_path: Path, temperature: float, x: np.ndarray, labels: np.ndarray, sources) -> dict:
-    """A model as served (LiteRT, its temperature, the decision rule) scored on reviewed inputs
-    (uint8 (N, 28, 28)): field_scores_build's dict."""
+def field_scores_of(
+    *,
+    tflite_path: Path,
+    temperature: float,
+    x: np.ndarray,
+    labels: np.ndarray,
+    sources,
+    field_calibration: dict | None = None,
+) -> dict:
+    """A model as served (LiteRT, its temperature and field calibration, the decision rule)
+    scored on reviewed inputs (uint8 (N, 28, 28)): field_scores_build's dict."""
     from vision.infer import DigitClassifier, decide_rows
 
-    probs = DigitClassifier(tflite_path, temperature=temperature).classify(np.asarray(x, np.float32) / 255.0)
+    classifier = DigitClassifier(tflite_path, temperature=temperature, field_calibration=field_calibration)
+    probs = classifier.classify(np.asarray(x, np.float32) / 255.0)
     predicted = [-1 if d.digit is None else d.digit for d in decide_rows(probs)] if len(probs) else []
     return field_scores_build(probabilities=probs, predicted=np.asarray(predicted), labels=labels, sources=sources)
+
+
+def field_calibration_of(
+    *,
+    tflite_path: Path,
+    temperature: float,
+    x: np.ndarray,
+    labels: np.ndarray,
+    field_x: np.ndarray,
+    general_x: np.ndarray,
+) -> dict:
+    """vision.calibration.field_calibration_fit for a model file: its uncalibrated
+    probabilities on the fit reviews (uint8 ``x``, ``labels``), the gate between ``field_x``
+    (every field-train review) and ``general_x`` (its general calibration set)."""
+    from vision.calibration import field_calibration_fit
+    from vision.infer import DigitClassifier
+
+    probs = DigitClassifier(tflite_path).classify(np.asarray(x, np.float32) / 255.0)
+    return field_calibration_fit(
+        probs=probs,
+        labels=labels,
+        images=np.asarray(x),
+        field_images=np.asarray(field_x),
+        general_images=np.asarray(general_x),
+        t_general=temperature,
+    )

@@ -121,6 +121,12 @@ class ModelVersion(models.Model):
     field_scores = models.JSONField(
         default=dict, blank=True, help_text="Scores on the field-test set of reviewed uploads, with its size and when."
     )
+    field_calibration = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="A second temperature for inputs that look like the reviewed field, fitted on reviews this "
+        "version never trained on (vision.calibration.field_calibration_fit), or why there is none yet.",
+    )
     activation_note = models.TextField(blank=True, help_text="Why the activation gate did or did not activate it.")
 
     class Meta:

@@ -119,6 +119,76 @@ def model_version_file(*, version: ModelVersion) -> Path:
     return cached
 
 
+def model_version_calibration_set(*, version: ModelVersion):
+    """The version's general calibration images (uint8 (N, 28, 28), written beside its model
+    at export), from the bucket when it is stored there; None when it has none (exported
+    before field calibration existed) or it cannot be had."""
+    import numpy as np
+
+    from vision.calibration import CALIBRATION_SET_FILE
+
+    path = Path(version.directory) / CALIBRATION_SET_FILE
+    if not path.is_file() and version.storage_prefix:
+        path = Path(settings.MODEL_CACHE_DIR) / version.version / CALIBRATION_SET_FILE
+        if not path.is_file():
+            try:
+                object_get(name=f"{version.storage_prefix}/{CALIBRATION_SET_FILE}", destination=path)
+            except ObjectStorageError as exc:
+                logger.warning("no calibration set for %s: %s", version.version, exc)
+                return None
+    try:
+        with np.load(path) as data:
+            return data["x"]
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def model_version_field_calibrate(
+    *, version: ModelVersion, x, labels, ids, key: str, minimum: int | None = None
+) -> dict:
+    """Refit the field calibration of `version` from field-train (uint8 inputs `x`, labels
+    0-10, prediction `ids`) and store it on the version with the set's key and the time.
+
+    The domain gate learns every field-train review against the version's general
+    calibration set; the field T is fitted only on the reviews the version never trained on
+    (its metrics' ``field_trained_ids``): on those it trained on it is surer than on new
+    ones. With fewer than `minimum` such reviews (FIELD_FIT_MINIMUM) nothing is fitted and
+    the version serves its one T; the stored dict says why."""
+    import numpy as np
+
+    from training.evaluate import field_calibration_of
+    from vision.calibration import FIELD_FIT_MINIMUM
+
+    minimum = FIELD_FIT_MINIMUM if minimum is None else minimum
+    trained = set((version.metrics or {}).get("field_trained_ids") or [])
+    fresh = np.asarray([int(i) not in trained for i in ids], dtype=bool)
+    base = {
+        "key": key,
+        "fresh": int(fresh.sum()),
+        "trained_on": int(len(fresh) - fresh.sum()),
+        "minimum": minimum,
+        "computed": timezone.now().isoformat(),
+    }
+    general = model_version_calibration_set(version=version) if fresh.sum() >= minimum else None
+    if fresh.sum() < minimum:
+        field = {**base, "reason": f"{int(fresh.sum())} field-train reviews it never trained on; {minimum} needed"}
+    elif general is None:
+        field = {**base, "reason": "no general calibration set beside its model to tell the field from"}
+    else:
+        fit = field_calibration_of(
+            tflite_path=model_version_file(version=version),
+            temperature=version.temperature,
+            x=np.asarray(x)[fresh],
+            labels=np.asarray(labels)[fresh],
+            field_x=np.asarray(x),
+            general_x=general,
+        )
+        field = {**base, **fit}
+    ModelVersion.objects.filter(pk=version.pk).update(field_calibration=field)
+    version.field_calibration = field
+    return field
+
+
 def model_version_activate(*, version: ModelVersion, force: bool = False) -> ModelVersion:
     """Make `version` the one served when the activation gate lets it (training.gate), or
     with force (staff). The gate's reason is recorded on the version either way."""
@@ -511,6 +581,7 @@ def model_version_field_scores(*, version: ModelVersion, x, labels, sources, key
     scores = field_scores_of(
         tflite_path=model_version_file(version=version),
         temperature=version.temperature,
+        field_calibration=version.field_calibration,
         x=x,
         labels=labels,
         sources=sources,

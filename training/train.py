@@ -424,9 +424,11 @@ def train(
     x_held, y_held = x_mnist[held], y_mnist[held]
     x_mnist, y_mnist = x_mnist[kept], y_mnist[kept]
     field_x = field_y = None
+    field_ids: list[int] = []
     if field_set is not None:
         with np.load(field_set) as snapshot:
             field_x, field_y = snapshot["x_train"], snapshot["y_train"]
+            field_ids = snapshot["id_train"].tolist() if "id_train" in snapshot.files else []
     x_check, y_check = x_held, y_held  # MNIST kept out of this training: blend_choose reads it
     if params["train_size"]:
         order = np.random.default_rng(seed).permutation(len(x_mnist))
@@ -542,6 +544,8 @@ def train(
         field_y=field_y,
     )
     calibration = calibrate.model_calibrate(tflite_path=paths["tflite"], x=x_cal, y=y_cal)
+    # The general part (no field-train): what a field calibration's domain gate is told apart from.
+    calibrate.calibration_set_write(output_dir, x=x_cal[: len(y_cal) - (len(field_y) if field_y is not None else 0)])
     calibration["fit_set"] = (
         f"{len(y_held)} MNIST training images kept out of training, "
         f"{len(y_cal) - len(y_held) - (len(field_y) if field_y is not None else 0)} rendered uploads, "
@@ -564,6 +568,8 @@ def train(
             "train_generated_images": int(len(x_train) - len(x_mnist) - field_images),
             "train_field_images": int(field_images),
             "with_reviews": bool(with_reviews),
+            # The reviews this version trained on: a field temperature is refitted on the others.
+            "field_trained_ids": field_ids if with_reviews and field_images else [],
             "init_model": str(init_model) if init_model else None,
             "blend": blend,
             "calibration": calibration,

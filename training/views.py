@@ -188,6 +188,28 @@ def field_view(scores: dict) -> dict | None:
     }
 
 
+def field_calibration_view(field: dict) -> dict | None:
+    """The version's field calibration for display: the field T with its fit size, or why
+    there is none yet (None when never refitted)."""
+    if not isinstance(field, dict) or "key" not in field:
+        return None
+    fitted = "t_field" in field and "gate" in field
+    return {
+        "fitted": fitted,
+        "t_field": f"{field['t_field']:.3f}" if fitted else None,
+        "t_general": f"{field['t_general']:.3f}" if fitted else None,
+        "fit_size": field.get("fit_size"),
+        "fresh": field.get("fresh"),
+        "trained_on": field.get("trained_on"),
+        "ece_before": number(field.get("ece_before")),
+        "ece": number(field.get("ece")),
+        "score_field": number(field.get("score_field")),
+        "score_general": number(field.get("score_general")),
+        "reason": field.get("reason", ""),
+        "computed": (field.get("computed") or "")[:16].replace("T", " "),
+    }
+
+
 def version_view(version: ModelVersion) -> dict:
     metrics = version.metrics if isinstance(version.metrics, dict) else {}
     present = set(model_version_report_names(version=version))
@@ -213,6 +235,7 @@ def version_view(version: ModelVersion) -> dict:
         "metrics": {key: number(value) for key, value in sorted(others.items())},
         "calibration": calibration_view(metrics),
         "field": field_view(version.field_scores),
+        "field_calibration": field_calibration_view(version.field_calibration),
     }
 
 

@@ -48,12 +48,17 @@ def temperature_fit(probs: np.ndarray, labels: np.ndarray, weights: np.ndarray |
     labels = np.asarray(labels, dtype=np.int64)
     if len(labels) == 0:
         return 1.0
-    lo, hi = np.log(T_MIN), np.log(T_MAX)
-    ratio = (np.sqrt(5.0) - 1.0) / 2.0
 
     def loss(log_t: float) -> float:
         return nll(temperature_apply(probs, float(np.exp(log_t))), labels, weights)
 
+    return _log_t_minimise(loss)
+
+
+def _log_t_minimise(loss) -> float:
+    """The T in [T_MIN, T_MAX] minimising ``loss(log T)``: a golden-section search (one minimum)."""
+    lo, hi = np.log(T_MIN), np.log(T_MAX)
+    ratio = (np.sqrt(5.0) - 1.0) / 2.0
     a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
     fa, fb = loss(a), loss(b)
     for _ in range(60):
@@ -137,3 +142,141 @@ def ece_of_calibrated(
     right = np.random.default_rng(seed).random((draws, n)) < confidence  # (draws, n)
     gaps = np.abs((confidence[None, :] - right) @ member).sum(axis=1) / n  # per draw: sum over bins of |sum(c - r)|
     return {"mean": float(gaps.mean()), "p90": float(np.quantile(gaps, 0.9))}
+
+
+# --- A second temperature for inputs that look like the field ------------------------------
+#
+# After a finetune on reviewed uploads one T cannot serve two populations: MNIST-like uploads
+# want the version's T, the field's scans a softer one, and field-train cannot tell which
+# (the model trained on those very images and is surer of them than of new ones). So: a
+# domain gate, a logistic regression on the 28x28 input's pixels that tells field-train
+# reviews from the general calibration set, gives each input a score s in [0, 1], and the
+# input's temperature moves from the version's T (s = 0) to a field T (s = 1), linearly in
+# 1/T. The field T is fitted, under the gate, on reviews the version never trained on.
+
+DOMAIN_L2 = 1e-3  # ridge on the gate's weights (pixels in [0, 1], class-balanced mean loss)
+FIELD_FIT_MINIMUM = 100  # fresh reviews needed before a field T is fitted (50 swung T 0.45-0.99)
+# Beside each exported model: its general calibration images (uint8 (N, 28, 28) "x"), the gate's other side.
+CALIBRATION_SET_FILE = "calibration-set.npz"
+
+
+def domain_features(images: np.ndarray) -> np.ndarray:
+    """The gate's input: each 28x28 image's pixels in [0, 1], flattened ((N, 784) float64).
+    uint8 images are scaled by 1/255."""
+    images = np.asarray(images)
+    x = images.reshape(len(images), -1).astype(np.float64)
+    return x / 255.0 if images.dtype == np.uint8 else x
+
+
+def domain_gate_fit(*, field_images: np.ndarray, general_images: np.ndarray, l2: float = DOMAIN_L2) -> dict:
+    """A logistic regression telling ``field_images`` (label 1) from ``general_images`` (0),
+    each side weighted to count half: {"weights": [784 floats], "bias": float}."""
+    from scipy.optimize import minimize
+
+    x = np.vstack([domain_features(field_images), domain_features(general_images)])
+    y = np.r_[np.ones(len(field_images)), np.zeros(len(general_images))]
+    w = np.where(y == 1, 0.5 / max(1, len(field_images)), 0.5 / max(1, len(general_images)))
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        z = x @ theta[:-1] + theta[-1]
+        # log(1 + e^z) - y z, stably; its gradient is sigmoid(z) - y
+        value = float(np.sum(w * (np.logaddexp(0.0, z) - y * z))) + 0.5 * l2 * float(theta[:-1] @ theta[:-1])
+        g = w * (_sigmoid(z) - y)
+        grad = np.r_[x.T @ g + l2 * theta[:-1], g.sum()]
+        return value, grad
+
+    theta = minimize(loss, np.zeros(x.shape[1] + 1), jac=True, method="L-BFGS-B", options={"maxiter": 500}).x
+    return {"weights": [float(v) for v in theta[:-1]], "bias": float(theta[-1])}
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def domain_score(gate: dict, images: np.ndarray) -> np.ndarray:
+    """How much each image looks like the field (0: the general set, 1: the field), (N,)."""
+    if not len(images):
+        return np.zeros(0)
+    return _sigmoid(domain_features(images) @ np.asarray(gate["weights"], np.float64) + float(gate["bias"]))
+
+
+def row_temperatures(scores: np.ndarray, *, t_general: float, t_field: float) -> np.ndarray:
+    """Each input's T: from ``t_general`` (score 0) to ``t_field`` (score 1), linear in 1/T."""
+    scores = np.asarray(scores, dtype=np.float64)
+    return 1.0 / ((1.0 - scores) / float(t_general) + scores / float(t_field))
+
+
+def temperature_apply_rows(probs: np.ndarray, temperatures: np.ndarray) -> np.ndarray:
+    """temperature_apply with one T per row of ``probs`` (N, K)."""
+    probs = np.asarray(probs)
+    logp = np.log(np.maximum(probs.astype(np.float64), _EPS)) / np.asarray(temperatures, np.float64)[:, None]
+    logp -= logp.max(axis=-1, keepdims=True)
+    out = np.exp(logp)
+    out /= out.sum(axis=-1, keepdims=True)
+    return out.astype(probs.dtype if probs.dtype.kind == "f" else np.float64)
+
+
+def field_temperature_fit(probs: np.ndarray, labels: np.ndarray, *, scores: np.ndarray, t_general: float) -> float:
+    """The field T minimising the NLL of ``labels`` when each row gets row_temperatures(its score)."""
+    probs = np.asarray(probs, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.int64)
+    if not len(labels):
+        return float(t_general)
+
+    def loss(log_t: float) -> float:
+        temps = row_temperatures(scores, t_general=t_general, t_field=float(np.exp(log_t)))
+        return nll(temperature_apply_rows(probs, temps), labels)
+
+    return _log_t_minimise(loss)
+
+
+def field_calibration_active(field: dict | None) -> bool:
+    """Whether a version's field calibration holds a fitted field T and gate (else: its T alone)."""
+    return bool(field) and "t_field" in field and "gate" in field
+
+
+def calibrated_probabilities(
+    probs: np.ndarray, images: np.ndarray, *, temperature: float, field: dict | None = None
+) -> np.ndarray:
+    """What serving returns: the version's T on every row, or, with an active field
+    calibration, each row's own T from its image's domain score."""
+    if not field_calibration_active(field) or not len(probs):
+        return temperature_apply(probs, temperature)
+    return temperature_apply_rows(probs, input_temperatures(images, temperature=temperature, field=field))
+
+
+def input_temperatures(images: np.ndarray, *, temperature: float, field: dict | None = None) -> np.ndarray:
+    """Each image's T: the version's, or the domain-gated one with an active field calibration."""
+    if not field_calibration_active(field):
+        return np.full(len(images), float(temperature))
+    return row_temperatures(domain_score(field["gate"], images), t_general=temperature, t_field=field["t_field"])
+
+
+def field_calibration_fit(
+    *,
+    probs: np.ndarray,
+    labels: np.ndarray,
+    images: np.ndarray,
+    field_images: np.ndarray,
+    general_images: np.ndarray,
+    t_general: float,
+) -> dict:
+    """Fit the gate (``field_images``: every field-train review, ``general_images``: the
+    version's general calibration set) and the field T on (``probs``, ``labels``, ``images``):
+    the model's uncalibrated probabilities on reviews it never trained on. Returns what the
+    version stores: t_general, t_field, gate, fit_size, the ECE of the fit set before and
+    after, and the gate's mean score on each side."""
+    gate = domain_gate_fit(field_images=field_images, general_images=general_images)
+    scores = domain_score(gate, images)
+    t_field = field_temperature_fit(probs, labels, scores=scores, t_general=t_general)
+    field = {"t_general": float(t_general), "t_field": float(t_field), "gate": gate}
+    after = calibrated_probabilities(probs, images, temperature=t_general, field=field)
+    return {
+        **field,
+        "fit_size": int(len(labels)),
+        "ece_before": expected_calibration_error(temperature_apply(probs, t_general), labels),
+        "ece": expected_calibration_error(after, labels),
+        "score_field": float(domain_score(gate, field_images).mean()) if len(field_images) else None,
+        "score_general": float(domain_score(gate, general_images).mean()) if len(general_images) else None,
+        "domain_images": {"field": int(len(field_images)), "general": int(len(general_images))},
+    }

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vision.calibration import temperature_apply
+from vision.calibration import calibrated_probabilities, input_temperatures
 
 NO_DIGIT_CLASS = 10
 # Rejection thresholds on calibrated probabilities (the version's temperature applied,
@@ -37,13 +37,18 @@ class ModelLoadError(RuntimeError):
 
 class DigitClassifier:
     """One LiteRT interpreter; resized to each batch size it is called with. ``temperature``
-    (the version's, fitted at export) calibrates the probabilities it returns."""
+    (the version's, fitted at export) calibrates the probabilities it returns; with a fitted
+    ``field_calibration`` (the version's, vision.calibration.field_calibration_fit) inputs
+    that look like the reviewed field get their own temperature."""
 
-    def __init__(self, path: Path, *, num_threads: int = 1, temperature: float = 1.0):
+    def __init__(
+        self, path: Path, *, num_threads: int = 1, temperature: float = 1.0, field_calibration: dict | None = None
+    ):
         from ai_edge_litert.interpreter import Interpreter
 
         self.path = Path(path)
         self.temperature = float(temperature)
+        self.field_calibration = field_calibration or None
         if not self.path.is_file():
             raise ModelLoadError(f"model file not found: {self.path}")
         try:
@@ -71,7 +76,12 @@ class DigitClassifier:
             self._interpreter.set_tensor(self._input["index"], batch)
             self._interpreter.invoke()
             probs = self._interpreter.get_tensor(self._output["index"]).copy()
-        return temperature_apply(probs, self.temperature)
+        return calibrated_probabilities(probs, batch, temperature=self.temperature, field=self.field_calibration)
+
+    def input_temperatures(self, images: np.ndarray) -> np.ndarray:
+        """The temperature ``classify`` applies to each image (N,)."""
+        batch = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28)
+        return input_temperatures(batch, temperature=self.temperature, field=self.field_calibration)
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from vision.calibration import temperature_apply
+from vision.calibration import temperature_apply, temperature_apply_rows
 from vision.infer import NO_DIGIT_THRESHOLD, decide_rows
 from vision.preprocess import Preprocessed, _finish_crop, _stroke_width, find_ink
 
@@ -303,7 +303,7 @@ def read_number(img: Image.Image, classifier: Classifier) -> NumberReading:
     found_probs = classifier.classify(np.stack([prepared[k].pixels for k in usable]))
     probs = np.zeros((len(runs), found_probs.shape[1]), dtype=np.float64)
     probs[usable] = found_probs
-    evidence = _uncalibrated(probs, classifier)
+    evidence = _uncalibrated(probs, classifier, np.stack([prepared[k].pixels for k in usable]), usable)
 
     # Best partition of the slices into runs: the product of digit probabilities (the
     # model's own, before calibration: where the cuts go does not depend on the version's
@@ -375,15 +375,23 @@ def read_number(img: Image.Image, classifier: Classifier) -> NumberReading:
     return NumberReading(text, digits, reason is not None, reason, skipped, polarity)
 
 
-def _uncalibrated(probs: np.ndarray, classifier: Classifier) -> np.ndarray:
+def _uncalibrated(probs: np.ndarray, classifier: Classifier, images: np.ndarray, usable: list[int]) -> np.ndarray:
     """The model's probabilities before the temperature the classifier applies (vision.
-    calibration: softmax(log(p) / T) undone by 1 / T). Calibration is fitted for deciding on
-    one digit; it sharpens (T < 1) or softens every candidate's score alike, and would
-    shift the balance between the model and the segmentation priors with each version."""
+    calibration: softmax(log(p) / T) undone by 1 / T; each candidate's own T when the
+    classifier gives one per input, ``images`` being the ``usable`` rows). Calibration is
+    fitted for deciding on one digit; it sharpens (T < 1) or softens every candidate's score
+    alike, and would shift the balance between the model and the segmentation priors with
+    each version."""
     temperature = float(getattr(classifier, "temperature", 1.0))
-    if temperature == 1.0 or not len(probs):
+    if not len(probs):
         return probs
-    return temperature_apply(probs, 1.0 / temperature)
+    per_input = getattr(classifier, "input_temperatures", None)
+    temperatures = np.full(len(probs), temperature)
+    if per_input is not None:
+        temperatures[usable] = per_input(images)
+    if np.all(temperatures == temperature):
+        return probs if temperature == 1.0 else temperature_apply(probs, 1.0 / temperature)
+    return temperature_apply_rows(probs, 1.0 / temperatures)
 
 
 def _doubt(digits: list[DigitReading]) -> str | None:

@@ -118,3 +118,86 @@ def test_evaluate_field_prints_the_scores(reviewer, served_default_model, capsys
     call_command("evaluate_field")
     out = capsys.readouterr().out
     assert "field-test" in out and served_default_model.version in out and "api:" in out
+
+
+def field_train_ids() -> list[int]:
+    return [pk for pk, _, _ in field.field_set_labels()[field.TRAIN]]
+
+
+@pytest.mark.django_db
+def test_the_field_temperature_is_fitted_only_on_reviews_the_version_never_trained_on(
+    reviewer, served_default_model, settings, monkeypatch
+):
+    import training.evaluate
+
+    settings.FIELD_CALIBRATION_MINIMUM = 10
+    reviewed_rows(reviewer)
+    ids = field_train_ids()
+    trained = ids[: len(ids) // 2]  # as if the version had been finetuned on these
+    served_default_model.metrics = {**served_default_model.metrics, "field_trained_ids": trained}
+    served_default_model.save(update_fields=["metrics"])
+    seen = {}
+    real = training.evaluate.field_calibration_of
+
+    def spy(**kwargs):
+        seen.update(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(training.evaluate, "field_calibration_of", spy)
+    field.field_scores_update(versions=[served_default_model])
+    arrays = field.field_set_arrays()
+    fresh = ~np.isin(arrays["id_train"], trained)
+    assert np.array_equal(seen["x"], arrays["x_train"][fresh])  # the T: only the reviews it never trained on
+    assert np.array_equal(seen["labels"], arrays["y_train"][fresh])
+    assert np.array_equal(seen["field_x"], arrays["x_train"])  # the gate: every field-train review
+    assert len(seen["general_x"]) > 1000  # the shipped model's general calibration set
+    stored = served_default_model.field_calibration
+    served_default_model.refresh_from_db()
+    assert served_default_model.field_calibration == stored
+    assert stored["fit_size"] == stored["fresh"] == int(fresh.sum()) and stored["trained_on"] == len(trained)
+    assert 0.05 < stored["t_field"] < 5.0 and stored["t_general"] == served_default_model.temperature
+    assert stored["key"] == field.field_set_key(field.field_set_labels()[field.TRAIN])
+
+
+@pytest.mark.django_db
+def test_too_few_fresh_reviews_leave_one_temperature_for_every_input(reviewer, served_default_model, settings):
+    from recognizer.serving import served_model
+    from vision.calibration import temperature_apply
+    from vision.infer import DigitClassifier
+
+    settings.FIELD_CALIBRATION_MINIMUM = 10
+    reviewed_rows(reviewer)
+    served_default_model.metrics = {**served_default_model.metrics, "field_trained_ids": field_train_ids()[5:]}
+    served_default_model.save(update_fields=["metrics"])
+    field.field_scores_update(versions=[served_default_model])
+    stored = served_default_model.field_calibration
+    assert "t_field" not in stored and stored["fresh"] == 5 and "10 needed" in stored["reason"]
+    x = mnist_sample()[0][:4].astype(np.float32) / 255
+    raw = DigitClassifier(served_default_model.tflite_path).classify(x)
+    assert np.allclose(served_model().classifier.classify(x), temperature_apply(raw, served_default_model.temperature))
+
+
+@pytest.mark.django_db
+def test_serving_picks_up_a_refitted_field_temperature(reviewer, served_default_model, settings):
+    from recognizer.serving import served_model
+
+    settings.FIELD_CALIBRATION_MINIMUM = 10
+    settings.MODEL_RELOAD_SECONDS = 0
+    assert served_model().classifier.field_calibration is None
+    reviewed_rows(reviewer)
+    field.field_scores_update(versions=[served_default_model])
+    assert served_model().classifier.field_calibration["t_field"] == served_default_model.field_calibration["t_field"]
+
+
+@pytest.mark.django_db
+def test_the_sweep_refits_when_field_train_changed(reviewer, served_default_model, settings):
+    settings.FIELD_SCORES_REFRESH_SECONDS = 0
+    settings.FIELD_CALIBRATION_MINIMUM = 10
+    rows = reviewed_rows(reviewer)
+    assert field.field_scores_refresh() is True
+    assert field.field_scores_refresh() is False
+    in_train = next(p for p in rows if field.field_side(p.pk) == field.TRAIN)
+    prediction_review(prediction=in_train, true_label=(in_train.true_label + 1) % 10, reviewer=reviewer)
+    assert field.field_scores_refresh() is True
+    served_default_model.refresh_from_db()
+    assert served_default_model.field_calibration["key"] == field.field_set_key(field.field_set_labels()[field.TRAIN])

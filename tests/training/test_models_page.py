@@ -232,3 +232,29 @@ def test_page_shows_field_scores_calibration_and_the_gate_note(client):
     assert "Temperature <strong>0.560</strong>" in html and "<strong>0.0037</strong>" in html
     assert html.count("<rect") >= 2  # the frame and one bar of the reliability diagram
     assert version.activation_note in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field_calibration", "shown"),
+    [
+        (
+            {"key": "k", "fresh": 240, "trained_on": 377, "minimum": 100, "computed": "2026-12-01T05:00:00+00:00",
+             "t_general": 0.568, "t_field": 0.731, "gate": {"weights": [0.0] * 784, "bias": 0.0}, "fit_size": 240,
+             "ece_before": 0.043, "ece": 0.032, "score_field": 0.79, "score_general": 0.21},
+            ["get T <strong>0.731</strong> (others 0.568", "<strong>240</strong> field-train reviews",
+             "377 it trained on"],
+        ),
+        (
+            {"key": "k", "fresh": 12, "trained_on": 377, "minimum": 100, "computed": "2026-12-01T05:00:00+00:00",
+             "reason": "12 field-train reviews it never trained on; 100 needed"},
+            ["Field calibration: none yet (12 field-train reviews it never trained on; 100 needed)"],
+        ),
+    ],
+    ids=["fitted", "too few fresh reviews"],
+)  # fmt: skip
+def test_page_shows_the_field_temperature_with_its_fit_size_or_why_there_is_none(client, field_calibration, shown):
+    ModelVersionFactory(is_active=True, temperature=0.568, field_calibration=field_calibration)
+    html = client.get("/models").content.decode()
+    for text in shown:
+        assert text in html

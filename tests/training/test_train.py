@@ -159,6 +159,9 @@ def test_finetune_starts_from_the_given_weights_and_trains_on_field_train(tmp_pa
     assert calibration["images"] == 300 + 32  # the held-out digits and field-train
     assert 0.05 < calibration["temperature"] < 5.0 and calibration["nll"] <= calibration["nll_before"] + 1e-9
     assert (tmp_path / "out" / "model.tflite").stat().st_size > 0
+    assert metrics["field_trained_ids"] == list(range(32))  # what a field temperature must not be fitted on
+    with np.load(tmp_path / "out" / "calibration-set.npz") as general:  # the gate's other side: no field-train
+        assert general["x"].shape == (300, 28, 28) and general["x"].dtype == np.uint8
     blend = metrics["blend"]  # chosen on 300 held-out and 500 unsampled MNIST training digits
     assert blend["check_images"] == 800 and blend["alpha"] in PRESETS["finetune"]["blend"]
     assert blend["tried"][0]["alpha"] == 0.0 and blend["tried"][-1]["alpha"] == blend["alpha"]

@@ -2,11 +2,19 @@ import numpy as np
 import pytest
 
 from vision.calibration import (
+    calibrated_probabilities,
     calibration_report,
+    domain_gate_fit,
+    domain_score,
     ece_of_calibrated,
     expected_calibration_error,
+    field_calibration_fit,
+    field_temperature_fit,
+    input_temperatures,
     reliability_bins,
+    row_temperatures,
     temperature_apply,
+    temperature_apply_rows,
     temperature_fit,
 )
 
@@ -95,3 +103,75 @@ def test_the_ece_of_a_calibrated_model_shrinks_with_the_number_of_images():
     assert small["mean"] > 0.03 > 0.02 > large["mean"]  # chance alone, on a hundred images
     assert small["p90"] >= small["mean"]
     assert ece_of_calibrated(np.ones(50))["mean"] == 0.0  # always right when always sure
+
+
+# --- the field temperature and its domain gate ------------------------------------------------
+
+
+def two_populations(n: int = 300, seed: int = 0):
+    """28x28 uint8 images of two kinds: thin strokes on black (general) and thick, blurred
+    strokes on a grey background (the field): what the gate has to tell apart."""
+    from scipy.ndimage import gaussian_filter, grey_dilation
+
+    rng = np.random.default_rng(seed)
+    general = np.zeros((n, 28, 28), np.float64)
+    for image in general:
+        row, col = rng.integers(6, 20, size=2)
+        image[row : row + 8, col : col + 2] = 255
+    field = np.stack([gaussian_filter(grey_dilation(g, size=(3, 3)), 1.5) for g in general[::-1]])
+    field = np.clip(field + 60 + rng.normal(0, 10, field.shape), 0, 255)
+    return general.astype(np.uint8), field.astype(np.uint8)
+
+
+def test_the_domain_gate_tells_field_like_inputs_from_general_ones():
+    general, field = two_populations()
+    gate = domain_gate_fit(field_images=field[:200], general_images=general[:200])
+    assert len(gate["weights"]) == 784
+    # Images the gate never saw: the field scores high, the general set low.
+    assert domain_score(gate, field[200:]).mean() > 0.9
+    assert domain_score(gate, general[200:]).mean() < 0.1
+    # The same image as uint8 or as floats in [0, 1] (as serving has it): the same score.
+    assert np.allclose(domain_score(gate, field[200:]), domain_score(gate, field[200:].astype(np.float32) / 255))
+
+
+def test_each_input_gets_a_temperature_between_the_general_and_the_field_one():
+    temps = row_temperatures(np.array([0.0, 0.5, 1.0]), t_general=0.5, t_field=1.0)
+    assert temps == pytest.approx([0.5, 1.0 / (0.5 / 0.5 + 0.5 / 1.0), 1.0])
+
+
+def test_temperature_apply_rows_is_temperature_apply_row_by_row():
+    probs, _ = synthetic(temperature=1.0, n=20)
+    temps = np.linspace(0.4, 2.0, 20)
+    rows = temperature_apply_rows(probs, temps)
+    assert np.allclose(rows, [temperature_apply(p[None], t)[0] for p, t in zip(probs, temps, strict=True)])
+
+
+def test_the_field_temperature_undoes_the_distortion_of_field_inputs():
+    probs, labels = synthetic(temperature=0.5)  # over-confident: T 2 undoes it
+    fitted = field_temperature_fit(probs, labels, scores=np.ones(len(labels)), t_general=0.5)
+    assert fitted == pytest.approx(2.0, rel=0.15)
+
+
+def test_inputs_that_do_not_look_like_the_field_keep_the_general_temperature():
+    general, field = two_populations()
+    probs, labels = synthetic(temperature=0.5, n=len(field))
+    fit = field_calibration_fit(
+        probs=probs, labels=labels, images=field, field_images=field, general_images=general, t_general=0.8
+    )
+    assert fit["t_field"] == pytest.approx(2.0, rel=0.2) and fit["fit_size"] == len(field)
+    assert fit["ece"] < fit["ece_before"]
+    assert fit["score_field"] > 0.9 and fit["score_general"] < 0.1
+    on_general = calibrated_probabilities(probs, general, temperature=0.8, field=fit)
+    assert np.allclose(on_general, temperature_apply(probs, 0.8), atol=0.02)
+    assert np.all(np.abs(input_temperatures(general, temperature=0.8, field=fit) - 0.8) < 0.1)
+    assert np.all(input_temperatures(field, temperature=0.8, field=fit) > 1.5)
+
+
+@pytest.mark.parametrize("field", [None, {}, {"key": "k", "fresh": 12, "reason": "12 reviews; 100 needed"}])
+def test_without_a_fitted_field_temperature_every_input_gets_the_versions(field):
+    probs, _ = synthetic(temperature=1.0, n=10)
+    images = np.zeros((10, 28, 28), np.uint8)
+    assert np.array_equal(
+        calibrated_probabilities(probs, images, temperature=0.6, field=field), temperature_apply(probs, 0.6)
+    )
+    assert np.array_equal(input_temperatures(images, temperature=0.6, field=field), np.full(10, 0.6))

@@ -67,6 +67,28 @@ def test_the_classifier_applies_its_temperature(tmp_path):
     assert (sharp.max(axis=1) > raw.max(axis=1)).all()
 
 
+def test_the_classifier_gives_field_like_inputs_the_field_temperature():
+    from pathlib import Path
+
+    from vision.calibration import row_temperatures, temperature_apply_rows
+
+    model = Path(__file__).resolve().parents[2] / "models" / "default" / "model.tflite"
+    x = np.zeros((2, 28, 28), np.float32)
+    x[:, 8:20, 13:15] = 1.0
+    x[1] += 0.3  # a grey background: the only pixels this gate reads
+    gate = {"weights": [0.0] * 784, "bias": -40.0}
+    gate["weights"][0] = 200.0  # the top-left pixel: 0 on the first image, 0.3 on the second
+    field = {"t_general": 0.6, "t_field": 1.5, "gate": gate}
+    classifier = DigitClassifier(model, temperature=0.6, field_calibration=field)
+    temps = classifier.input_temperatures(x)
+    assert temps == pytest.approx(
+        [0.6, row_temperatures(np.array([1 / (1 + np.exp(-20))]), t_general=0.6, t_field=1.5)[0]]
+    )
+    assert np.allclose(
+        classifier.classify(x), temperature_apply_rows(DigitClassifier(model).classify(x), temps), atol=1e-6
+    )
+
+
 @pytest.mark.parametrize(
     ("metrics", "temperature"),
     [({"calibration": {"temperature": 0.56}}, 0.56), ({"accuracy": 0.99}, 1.0), (None, 1.0), ("{broken", 1.0)],

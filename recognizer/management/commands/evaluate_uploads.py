@@ -54,8 +54,16 @@ class Command(BaseCommand):
             served = served_model()
             classifier, name = served.classifier, served.version.version
             if temperature is not None:
-                classifier = DigitClassifier(served.version.tflite_path, temperature=temperature)
-        name += f" (T = {classifier.temperature:.3f})"
+                classifier = DigitClassifier(
+                    served.version.tflite_path,
+                    temperature=temperature,
+                    field_calibration=served.version.field_calibration,
+                )
+        name += f" (T = {classifier.temperature:.3f}"
+        field = classifier.field_calibration
+        if field and "t_field" in field:
+            name += f"; T {field['t_field']:.3f} for inputs that look like the field"
+        name += ")"
         read_number = number_reader(classifier)
         result = evaluate_directory(
             directory,
