@@ -11,6 +11,11 @@
 4. Runs ``train_model --preset finetune --with-reviews --sync --json`` (in this process,
    as --wait would on a worker) and times it.
 5. Uploads the other 120 again and compares accuracy before and after.
+6. After it went live: ``--fresh`` more images of the population (another seed) are uploaded
+   and reviewed, and the new version's field calibration is refitted on the field-train
+   reviews it never trained on (what ``evaluate_field`` and the workers' sweep do); the 2,000
+   more images (and ``../shared/realworld-dev`` when it is there, measured only) are scored
+   with its one temperature and with the field calibration.
 
 Everything lives in its own folder (var/review-loop: SQLite database, media, model
 versions), so it never touches the site's data. Prints one JSON summary at the end.
@@ -103,13 +108,20 @@ def accuracy(answers: list[dict], labels: list[int]) -> float:
     return float(np.mean([a.get("prediction") == label for a, label in zip(answers, labels, strict=True)]))
 
 
-def served(version, items: list[tuple[bytes, int]]) -> dict:
-    """The version on the items as served (preprocessing, its temperature, the decision rule):
+def served(version, items: list[tuple[bytes, int]], *, field: dict | None = None) -> dict:
+    """The version on the items as served (preprocessing, its temperature and ``field``
+    calibration when given, the decision rule):
     accuracy, and the ECE of its calibrated probabilities on the images preprocessing kept
     with the ECE a perfectly calibrated model would show there by chance (ece_of_calibrated),
     and the lowest ECE any one temperature reaches there (fitted on these very images: a
     diagnosis of what temperature scaling can do, never a served model)."""
-    from vision.calibration import ece_of_calibrated, expected_calibration_error, temperature_apply, temperature_fit
+    from vision.calibration import (
+        calibrated_probabilities,
+        ece_of_calibrated,
+        expected_calibration_error,
+        temperature_apply,
+        temperature_fit,
+    )
     from vision.infer import DigitClassifier, decide_rows
     from vision.preprocess import preprocess_bytes
 
@@ -117,7 +129,7 @@ def served(version, items: list[tuple[bytes, int]]) -> dict:
     kept = np.asarray([p is not None for p in pixels])
     shown = [p if p is not None else np.zeros((28, 28), np.float32) for p in pixels]
     raw = DigitClassifier(version.tflite_path).classify(np.stack(shown))
-    probs = temperature_apply(raw, version.temperature)
+    probs = calibrated_probabilities(raw, np.stack(shown), temperature=version.temperature, field=field)
     answers = [d.digit if p is not None else None for d, p in zip(decide_rows(probs), pixels, strict=True)]
     labels = np.asarray([label for _, label in items])
     chance = ece_of_calibrated(probs[kept].max(axis=1))
@@ -133,6 +145,43 @@ def served(version, items: list[tuple[bytes, int]]) -> dict:
             expected_calibration_error(temperature_apply(raw[kept], own_t), labels[kept]), 4
         ),
     }
+
+
+def realworld_dev(version, *, field: dict | None) -> dict | None:
+    """``../shared/realworld-dev`` as ``evaluate_uploads`` scores it (measured, never fitted
+    on), with the version's temperature and ``field`` calibration; None when it is not there."""
+    from recognizer.evaluation import evaluate_directory, missed_targets
+    from vision.infer import DigitClassifier, decide
+
+    folder = ROOT.parent / "shared" / "realworld-dev"
+    if not (folder / "labels.csv").is_file():
+        return None
+    classifier = DigitClassifier(version.tflite_path, temperature=version.temperature, field_calibration=field)
+    result = evaluate_directory(
+        folder, folder / "labels.csv", classifier.classify, decide=lambda row: decide(row).digit
+    )
+    overall = result["overall"]
+    return {
+        "digit_accuracy": round(overall["digit_accuracy"], 4),
+        "digits_rejected": round(overall["digit_rejected_rate"], 4),
+        "non_digits_rejected": round(overall["non_digit_rejection"], 4),
+        "ece": round(result["calibration"]["ece"], 4),
+        "missed_targets": missed_targets(result),
+    }
+
+
+def post_live_reviews(client, staff, x_train, y_train, *, seed: int, size: int, version) -> dict:
+    """``size`` more images of the population (``seed``), uploaded and reviewed after the new
+    version went live; then its field calibration is refitted as evaluate_field does (on the
+    field-train reviews it never trained on). Returns the stored calibration."""
+    from recognizer.field import field_scores_update
+
+    fresh = population_build(x_train, y_train, seed=seed, size=size)
+    for i, (data, label) in enumerate(fresh):
+        review(staff, upload(client, data, f"fresh {i}")["id"], label)
+    field_scores_update(versions=[version])
+    version.refresh_from_db()
+    return version.field_calibration
 
 
 def candidate_accuracy(version, items: list[tuple[bytes, int]]) -> float:
@@ -183,6 +232,12 @@ def main(argv: list[str] | None = None) -> dict:
         default=2000,
         help="more images of the population, never reviewed, scored offline before and after (accuracy, ECE)",
     )
+    parser.add_argument(
+        "--fresh",
+        type=int,
+        default=300,
+        help="images of the population reviewed after the new version went live: its field calibration's fit set",
+    )
     args = parser.parse_args(argv)
     if args.folder.exists() and not args.keep:
         shutil.rmtree(args.folder)
@@ -230,6 +285,19 @@ def main(argv: list[str] | None = None) -> dict:
     # Other digits degraded the same way (another seed): large enough for an ECE to mean something.
     more = population_build(x_train, y_train, seed=args.seed + 1000, size=args.more) if args.more else []
     metrics = new_version.metrics or {}
+    calibration = {}
+    if args.fresh:
+        field = post_live_reviews(
+            client, staff, x_train, y_train, seed=args.seed + 2000, size=args.fresh, version=new_version
+        )
+        fitted = field if "t_field" in field else None
+        calibration = {
+            "fresh_reviews": args.fresh,
+            "field_calibration": {k: v for k, v in field.items() if k != "gate"},
+            "more_with_field_calibration": served(new_version, more, field=fitted) if more and fitted else None,
+            "realworld_dev_one_t": realworld_dev(new_version, field=None),
+            "realworld_dev_field_calibration": realworld_dev(new_version, field=fitted) if fitted else None,
+        }
     summary = {
         "population": POPULATION,
         "seed": args.seed,
@@ -254,6 +322,7 @@ def main(argv: list[str] | None = None) -> dict:
         "more_before": served(before_version, more) if more else None,
         "more_after": served(new_version, more) if more else None,
         "blend": metrics.get("blend"),
+        "post_live": calibration,
         "fit_seconds": metrics.get("fit_seconds"),
         "mnist_accuracy_before": before_version.accuracy,
         "active_field_scores_before": {

@@ -118,6 +118,7 @@ def test_evaluate_field_prints_the_scores(reviewer, served_default_model, capsys
     call_command("evaluate_field")
     out = capsys.readouterr().out
     assert "field-test" in out and served_default_model.version in out and "api:" in out
+    assert "field calibration: none (" in out  # 100 fresh reviews are needed; the sample has fewer
 
 
 def field_train_ids() -> list[int]:

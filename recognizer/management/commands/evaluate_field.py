@@ -5,7 +5,10 @@ from training.models import ModelVersion
 
 
 class Command(BaseCommand):
-    help = "Score the active model version (or --all) on field-test: the reviewed predictions' test split."
+    help = (
+        "Refit the active model version's (or --all) field calibration on field-train and score it on field-test: "
+        "the reviewed predictions' two splits."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--all", action="store_true", help="Score every registered version, not only the active.")
@@ -25,6 +28,13 @@ class Command(BaseCommand):
                 f"{version.version}{' (active)' if version.is_active else ''}: accuracy {pct(s['accuracy'])}, "
                 f"digits {pct(s['digit_accuracy'])} of {s['digits']}, false rejections {s['false_rejections']}, "
                 f"not-a-digit recall {pct(s['not_a_digit_recall'])} of {s['not_a_digit']}, ECE {num(s['ece'])}"
+            )
+            c = version.field_calibration or {}
+            self.stdout.write(
+                f"  field calibration: T {c['t_field']:.3f} for inputs that look like the field "
+                f"(others {c['t_general']:.3f}), fitted on {c['fit_size']} reviews it never trained on"
+                if "t_field" in c
+                else f"  field calibration: none ({c.get('reason', 'no field-train reviews')})"
             )
             for source, row in s["by_source"].items():
                 self.stdout.write(
