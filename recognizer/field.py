@@ -152,8 +152,9 @@ _last_refresh = 0.0
 
 def field_scores_refresh() -> bool:
     """The workers' sweep: refit the active version's field calibration and rescore it when
-    field-train or field-test changed since then, at most every FIELD_SCORES_REFRESH_SECONDS (reviews come one by one).
-    Cheap when nothing changed: one query of ids and labels, no images."""
+    field-train or field-test changed since then, at most every FIELD_SCORES_REFRESH_SECONDS
+    (reviews come one by one). Cheap when nothing changed: one query of ids and labels, no
+    images."""
     global _last_refresh
     from training.models import ModelVersion
 
