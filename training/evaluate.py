@@ -170,14 +170,18 @@ def field_scores_build(*, probabilities: np.ndarray, predicted: np.ndarray, labe
     """Scores on reviewed uploads. ``predicted``: the decision rule's digit, or -1 for a
     rejection; ``labels``: 0-9 or 10 (not a digit). ``accuracy`` counts a digit read right
     and a non-digit rejected as correct (the gate compares it); a rejected digit is a false
-    rejection and counts as wrong in ``digit_accuracy``. ECE on the (calibrated) probabilities."""
-    from vision.calibration import expected_calibration_error
+    rejection and counts as wrong in ``digit_accuracy``. ECE on the (calibrated) probabilities,
+    with ``ece_chance``: what a perfectly calibrated model would show on this many images by
+    chance alone (mean and 90th percentile), since a field-test of a few hundred cannot tell
+    an ECE of 0.02 from 0.04."""
+    from vision.calibration import ece_of_calibrated, expected_calibration_error
 
     predicted = np.asarray(predicted, dtype=np.int64)
     labels = np.asarray(labels, dtype=np.int64)
     sources = np.asarray(list(sources), dtype=object)
     scores = _field_row(predicted, labels)
     scores["ece"] = expected_calibration_error(probabilities, labels) if len(labels) else None
+    scores["ece_chance"] = ece_of_calibrated(np.asarray(probabilities).max(axis=1), draws=500) if len(labels) else None
     scores["by_source"] = {
         str(source): _field_row(predicted[sources == source], labels[sources == source])
         for source in sorted(set(sources.tolist()))

@@ -164,6 +164,7 @@ def field_view(scores: dict) -> dict | None:
     if not isinstance(scores, dict) or "n" not in scores:
         return None
     by_source = scores.get("by_source") if isinstance(scores.get("by_source"), dict) else {}
+    chance = scores.get("ece_chance") if isinstance(scores.get("ece_chance"), dict) else None
     return {
         "n": scores["n"],
         "accuracy": percent(scores.get("accuracy")),
@@ -173,6 +174,7 @@ def field_view(scores: dict) -> dict | None:
         "not_a_digit": scores.get("not_a_digit"),
         "not_a_digit_recall": percent(scores.get("not_a_digit_recall")),
         "ece": number(scores.get("ece")),
+        "ece_chance": {key: number(value) for key, value in chance.items()} if chance else None,
         "computed": (scores.get("computed") or "")[:16].replace("T", " "),
         "sources": [
             {

@@ -89,6 +89,17 @@ def test_field_scores_count_digits_rejections_and_not_a_digit_by_source():
     assert scores["by_source"]["canvas"]["false_rejections"] == 0
 
 
+def test_field_scores_say_what_ece_chance_alone_leaves_at_their_size():
+    labels = np.arange(100) % 10
+    sure = field_scores_build(probabilities=np.eye(11)[labels], predicted=labels, labels=labels, sources=["api"] * 100)
+    assert sure["ece_chance"] == {"mean": 0.0, "p90": 0.0}  # always right when always sure
+    unsure_probs = np.full((100, 11), 0.04)
+    unsure_probs[np.arange(100), labels] = 0.6
+    unsure = field_scores_build(probabilities=unsure_probs, predicted=labels, labels=labels, sources=["api"] * 100)
+    # A model 60% sure would be right 60 times in 100 give or take 5: never exactly, so ECE > 0 by chance.
+    assert 0.02 < unsure["ece_chance"]["mean"] <= unsure["ece_chance"]["p90"] < 0.2
+
+
 @pytest.mark.django_db
 def test_the_active_version_is_scored_on_field_test(reviewer, served_default_model):
     reviewed_rows(reviewer)

@@ -223,12 +223,14 @@ def test_page_shows_field_scores_calibration_and_the_gate_note(client):
         field_scores={
             "n": 103, "accuracy": 0.8835, "digits": 103, "digit_accuracy": 0.8835, "false_rejections": 4,
             "not_a_digit": 0, "not_a_digit_recall": None, "ece": 0.058, "computed": "2026-11-30T15:10:00+00:00",
+            "ece_chance": {"mean": 0.0442, "p90": 0.0561},
             "by_source": {"api": {"n": 103, "accuracy": 0.8835, "digit_accuracy": 0.8835, "false_rejections": 4,
                                   "not_a_digit_recall": None}},
         },
     )  # fmt: skip
     html = client.get("/models").content.decode()
     assert "103 reviewed predictions in field-test" in html and "88.35%" in html
+    assert "shows 0.0442 on 103 images by chance alone, up to 0.0561" in html
     assert "Temperature <strong>0.560</strong>" in html and "<strong>0.0037</strong>" in html
     assert html.count("<rect") >= 2  # the frame and one bar of the reliability diagram
     assert version.activation_note in html
