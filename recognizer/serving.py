@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import DatabaseError
 
+from vision.calibration import field_calibration_active
 from vision.infer import DigitClassifier, ModelLoadError
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,13 @@ _lock = threading.Lock()
 _served: ServedModel | None = None
 _checked_at = 0.0
 _last_error: str | None = None
+
+
+def _calibration_applied(version) -> tuple:
+    """What serving applies of a version's calibration: its T and, once fitted, its field T and
+    gate. A refit that fitted nothing changes only counts and times: no reload for that."""
+    field = version.field_calibration or {}
+    return version.temperature, (field["t_field"], field["gate"]) if field_calibration_active(field) else None
 
 
 def served_model() -> ServedModel:
@@ -55,8 +63,7 @@ def served_model() -> ServedModel:
             _served is not None
             and _served.version.pk == version.pk
             and _served.version.tflite_path == version.tflite_path
-            and _served.version.temperature == version.temperature
-            and _served.version.field_calibration == version.field_calibration
+            and _calibration_applied(_served.version) == _calibration_applied(version)
         ):
             return _served
         try:

@@ -169,9 +169,9 @@ def model_version_field_calibrate(
         "minimum": minimum,
         "computed": timezone.now().isoformat(),
     }
-    general = model_version_calibration_set(version=version) if fresh.sum() >= minimum else None
-    if fresh.sum() < minimum:
-        field = {**base, "reason": f"{int(fresh.sum())} field-train reviews it never trained on; {minimum} needed"}
+    general = None if base["fresh"] < minimum else model_version_calibration_set(version=version)
+    if base["fresh"] < minimum:
+        field = {**base, "reason": f"{base['fresh']} field-train reviews it never trained on; {minimum} needed"}
     elif general is None:
         field = {**base, "reason": "no general calibration set beside its model to tell the field from"}
     else:

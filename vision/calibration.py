@@ -23,7 +23,12 @@ def temperature_apply(probs: np.ndarray, temperature: float) -> np.ndarray:
     probs = np.asarray(probs)
     if temperature == 1.0:
         return probs
-    logp = np.log(np.maximum(probs.astype(np.float64), _EPS)) / float(temperature)
+    return _softmax_of_log(probs, float(temperature))
+
+
+def _softmax_of_log(probs: np.ndarray, divisor) -> np.ndarray:
+    """softmax(log(p) / divisor): one T for all rows, or a column of one T per row."""
+    logp = np.log(np.maximum(probs.astype(np.float64), _EPS)) / divisor
     logp -= logp.max(axis=-1, keepdims=True)
     out = np.exp(logp)
     out /= out.sum(axis=-1, keepdims=True)
@@ -208,12 +213,7 @@ def row_temperatures(scores: np.ndarray, *, t_general: float, t_field: float) ->
 
 def temperature_apply_rows(probs: np.ndarray, temperatures: np.ndarray) -> np.ndarray:
     """temperature_apply with one T per row of ``probs`` (N, K)."""
-    probs = np.asarray(probs)
-    logp = np.log(np.maximum(probs.astype(np.float64), _EPS)) / np.asarray(temperatures, np.float64)[:, None]
-    logp -= logp.max(axis=-1, keepdims=True)
-    out = np.exp(logp)
-    out /= out.sum(axis=-1, keepdims=True)
-    return out.astype(probs.dtype if probs.dtype.kind == "f" else np.float64)
+    return _softmax_of_log(np.asarray(probs), np.asarray(temperatures, np.float64)[:, None])
 
 
 def field_temperature_fit(probs: np.ndarray, labels: np.ndarray, *, scores: np.ndarray, t_general: float) -> float:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vision.calibration import calibrated_probabilities, input_temperatures
+from vision.calibration import calibrated_probabilities, field_calibration_active, input_temperatures
 
 NO_DIGIT_CLASS = 10
 # Rejection thresholds on calibrated probabilities (the version's temperature applied,
@@ -48,6 +48,11 @@ class DigitClassifier:
 
         self.path = Path(path)
         self.temperature = float(temperature)
+        if field_calibration_active(field_calibration):
+            # The gate's 784 weights as one array now, not a list converted on every call.
+            gate = field_calibration["gate"]
+            weights = np.asarray(gate["weights"], np.float64)
+            field_calibration = {**field_calibration, "gate": {"weights": weights, "bias": float(gate["bias"])}}
         self.field_calibration = field_calibration or None
         if not self.path.is_file():
             raise ModelLoadError(f"model file not found: {self.path}")

@@ -300,10 +300,11 @@ def read_number(img: Image.Image, classifier: Classifier) -> NumberReading:
     if not usable:
         return _rejected("no ink found: only specks, no strokes", polarity=polarity, skipped=skipped)
     # ONE model call for every candidate digit of the image.
-    found_probs = classifier.classify(np.stack([prepared[k].pixels for k in usable]))
+    found_pixels = np.stack([prepared[k].pixels for k in usable])
+    found_probs = classifier.classify(found_pixels)
     probs = np.zeros((len(runs), found_probs.shape[1]), dtype=np.float64)
     probs[usable] = found_probs
-    evidence = _uncalibrated(probs, classifier, np.stack([prepared[k].pixels for k in usable]), usable)
+    evidence = _uncalibrated(probs, classifier, found_pixels, usable)
 
     # Best partition of the slices into runs: the product of digit probabilities (the
     # model's own, before calibration: where the cuts go does not depend on the version's

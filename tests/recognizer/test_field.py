@@ -202,6 +202,19 @@ def test_serving_picks_up_a_refitted_field_temperature(reviewer, served_default_
 
 
 @pytest.mark.django_db
+def test_a_refit_that_fits_nothing_keeps_the_loaded_model(reviewer, served_default_model, settings):
+    from recognizer.serving import served_model
+
+    settings.FIELD_CALIBRATION_MINIMUM = 10_000
+    settings.MODEL_RELOAD_SECONDS = 0
+    loaded = served_model().classifier
+    reviewed_rows(reviewer)
+    field.field_scores_update(versions=[served_default_model])
+    assert "needed" in served_default_model.field_calibration["reason"]  # counts and time stored, no T
+    assert served_model().classifier is loaded
+
+
+@pytest.mark.django_db
 def test_the_sweep_refits_when_field_train_changed(reviewer, served_default_model, settings):
     settings.FIELD_SCORES_REFRESH_SECONDS = 0
     settings.FIELD_CALIBRATION_MINIMUM = 10
