@@ -4,7 +4,7 @@ more reviews than the loop's 480.
     .venv/bin/python bench/field_ceiling.py [--sizes 384 20000] [--share 0.5]
 
 The loop's target is "half the distance to 100%" on its 120 unseen images. This trains the
-finetune preset (served alone: no mixture with the model it started from) from models/default on ``size``
+finetune preset (no blend: all of the trained weights) from models/default on ``size``
 images of the loop's population (bench/review_loop.py's degraded scans of MNIST training
 digits, preprocessed as uploads are), drawn from digits that none of the scored sets uses,
 and scores the shipped and the trained model on the 120 unseen and the 2,000 more images of
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
             field_set=snapshot,
             with_reviews=True,
             init_model=args.start / "model.keras",
-            overrides={"mix": 1.0, "field_share": args.share, "epochs": args.epochs},
+            overrides={"blend": [1.0], "field_share": args.share, "epochs": args.epochs},
         )
         run = score(args.folder / f"model-{size}" / "model.keras", metrics["calibration"]["temperature"], sets)
         results[f"reviews-{size}"] = {

@@ -7,9 +7,9 @@ seed than the reported run's, preprocessed as uploads are; the first 480 are "re
 split into field-train and field-test by the id hash the site uses (ids 1-600, as in the
 loop's fresh database); the other 120 are the unseen ones. Each recipe (preset finetune plus
 the given overrides; ``"reviews": false`` leaves field-train out) trains from models/default
-once, served alone (no mixture); then every
-blend of weights ``alpha * trained + (1 - alpha) * start`` is scored: held-out MNIST (what the
-preset's choice of alpha read before it mixed outputs instead, bench/finetune_mix.py), the MNIST test set, field-test and the 120 as served (temperature
+once, without a final blend; then every
+blend ``alpha * trained + (1 - alpha) * start`` is scored: held-out MNIST (what the preset's
+automatic choice reads), the MNIST test set, field-test and the 120 as served (temperature
 fitted on the calibration set with field-train, then the decision rule). Prints a table per
 recipe and writes var/finetune-recipes/<seed>.json.
 """
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     results = json.loads(out_path.read_text()) if out_path.exists() else {}
     for spec in args.recipes:
         name, _, text = spec.partition("=")
-        overrides = {**json.loads(text or "{}"), "mix": 1.0}
+        overrides = {**json.loads(text or "{}"), "blend": [1.0]}
         # "reviews": false: the same recipe without field-train (what finetuning alone does to MNIST).
         with_reviews = overrides.pop("reviews", True)
         # "field_holdout": 0.25: that share of field-train (by id hash) is kept out of training
@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
             data=recipe_data,
             mnist_dir=args.mnist_dir,
             train_size=params["train_size"],
-            blend_check=10000,
+            blend_check=params.get("blend_check") or 10000,
         )
         results[name] = {
             "overrides": overrides,

@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> dict:
         "field_test_ece_if_calibrated": field_test_chance(new_version),
         "more_before": served(before_version, more) if more else None,
         "more_after": served(new_version, more) if more else None,
-        "mixture": metrics.get("mixture"),
+        "blend": metrics.get("blend"),
         "post_live": calibration,
         "fit_seconds": metrics.get("fit_seconds"),
         "mnist_accuracy_before": before_version.accuracy,

@@ -108,38 +108,3 @@ def architecture_build(name: str, **options: Any):
     except KeyError:
         raise ValueError(f"unknown architecture {name!r}; choose from {sorted(ARCHITECTURES)}") from None
     return builder(**options)
-
-
-MIXTURE_ANCHOR, MIXTURE_FIELD = "anchor", "field"
-
-
-def mixture_build(*, anchor, field, weight: float):
-    """The served model of a finetune: ``weight * field(x) + (1 - weight) * anchor(x)``, the
-    probabilities of the finetuned network mixed with those of the network it started from
-    (kept frozen), in one graph. A mix of outputs forgets less MNIST per point gained on
-    the field than the same mix of weights (README, "The loop, measured")."""
-    import keras
-    from keras import layers
-
-    def named(model, name: str):
-        return model if model.name == name else keras.Model(model.input, model.output, name=name)
-
-    anchor, field = named(anchor, MIXTURE_ANCHOR), named(field, MIXTURE_FIELD)
-    anchor.trainable = False
-    inputs = _inputs()
-    mixed = layers.Add()([layers.Rescaling(weight)(field(inputs)), layers.Rescaling(1.0 - weight)(anchor(inputs))])
-    outputs = layers.Activation("linear", name="probabilities")(mixed)
-    return keras.Model(inputs, outputs, name="mixture")
-
-
-def mixture_parts(model) -> tuple[Any, Any]:
-    """(anchor, network to finetune) for a finetune starting from ``model``: a mixture's own
-    two (its anchor stays the anchor, so mixtures never nest), else ``model`` and a copy."""
-    import keras
-
-    names = {layer.name for layer in model.layers}
-    if {MIXTURE_ANCHOR, MIXTURE_FIELD} <= names:
-        return model.get_layer(MIXTURE_ANCHOR), model.get_layer(MIXTURE_FIELD)
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    return model, copy

@@ -139,6 +139,7 @@ def test_finetune_starts_from_the_given_weights_and_trains_on_field_train(tmp_pa
         "extras_fraction": 0.0,
         "calibration_extras": 0.0,
         "calibration_holdout": 300,
+        "blend_check": 800,
     }
     monkeypatch.setitem(PRESETS, "finetune", {**PRESETS["finetune"], **small, "epochs": 1})
     default = ROOT / "models" / "default"
@@ -161,73 +162,76 @@ def test_finetune_starts_from_the_given_weights_and_trains_on_field_train(tmp_pa
     assert metrics["field_trained_ids"] == list(range(32))  # what a field temperature must not be fitted on
     with np.load(tmp_path / "out" / "calibration-set.npz") as general:  # the gate's other side: no field-train
         assert general["x"].shape == (300, 28, 28) and general["x"].dtype == np.uint8
-    # Served: the finetuned network mixed with the one it started from, frozen as it was.
-    assert metrics["mixture"] == {"weight": PRESETS["finetune"]["mix"]}
+    blend = metrics["blend"]  # chosen on 300 held-out and 500 unsampled MNIST training digits
+    assert blend["check_images"] == 800 and blend["alpha"] in PRESETS["finetune"]["blend"]
+    assert blend["tried"][0]["alpha"] == 0.0 and blend["tried"][-1]["alpha"] == blend["alpha"]
+
+
+def linear_model(weights):
+    """A linear softmax: under the identity, the class is the largest input."""
     import keras
 
-    served = keras.models.load_model(tmp_path / "out" / "model.keras", compile=False)
-    start = keras.models.load_model(default / "model.keras", compile=False)
-    anchor = served.get_layer("anchor")
-    assert all(np.array_equal(a, b) for a, b in zip(anchor.get_weights(), start.get_weights(), strict=True))
-    assert not all(
-        np.array_equal(a, b) for a, b in zip(served.get_layer("field").get_weights(), start.get_weights(), strict=True)
+    weights = np.asarray(weights, np.float32)
+    inputs = keras.Input(shape=(weights.shape[0],))
+    model = keras.Model(inputs, keras.layers.Dense(weights.shape[1], use_bias=False, activation="softmax")(inputs))
+    model.layers[-1].kernel.assign(weights)
+    return model
+
+
+def test_blend_choose_takes_the_largest_share_within_the_nll_tolerance():
+    from training.train import blend_choose
+
+    right, wrong = np.eye(2, dtype=np.float32), np.eye(2, dtype=np.float32)[::-1]
+    model = linear_model(wrong)
+    x, y = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32), np.array([0, 1])
+    # Under alpha * wrong + (1 - alpha) * right the true class gets sigmoid(1 - 2 alpha):
+    # NLL 0.313 at 0, 0.474 at 0.25 (+51%), 0.974 at 0.75, 1.313 at 1.
+    alpha, tried = blend_choose(
+        model=model, start=[right], end=[wrong], x_check=x, y_check=y, grid=[0.25, 1.0, 0.75], tolerance=0.6
     )
-    assert metrics["param_count"] == 2 * start.count_params()
+    assert alpha == 0.25
+    assert [row["alpha"] for row in tried] == [0.0, 1.0, 0.75, 0.25]
+    nll = [-np.log(1 / (1 + np.exp(-(1 - 2 * a)))) for a in (0.0, 1.0, 0.75, 0.25)]
+    assert np.allclose([row["nll"] for row in tried], nll, atol=1e-5)
+    assert [row["accuracy"] for row in tried] == [1.0, 0.0, 0.0, 1.0]
+    assert np.allclose(model.layers[-1].kernel.numpy(), [[0.75, 0.25], [0.25, 0.75]])  # left with the chosen blend
 
 
-def small_model(seed: int):
-    """A tiny network shaped as the site's models are: 28x28x1 in, 11 probabilities out."""
-    import keras
+def test_blend_choose_reads_the_likelihood_where_the_accuracy_does_not_move():
+    from training.train import blend_choose
 
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input(shape=(28, 28, 1))
-    logits = keras.layers.Dense(11)(keras.layers.Flatten()(inputs))
-    return keras.Model(inputs, keras.layers.Activation("softmax", name="probabilities")(logits), name="complex_cnn")
-
-
-def images(n: int = 6):
-    return np.random.default_rng(0).random((n, 28, 28, 1), dtype=np.float32)
-
-
-def test_a_mixture_serves_the_weighted_sum_of_its_two_networks_probabilities():
-    from training.architectures import mixture_build
-
-    anchor, field = small_model(1), small_model(2)
-    x = images()
-    mixture = mixture_build(anchor=anchor, field=field, weight=0.7)
-    expected = 0.7 * field.predict(x, verbose=0) + 0.3 * anchor.predict(x, verbose=0)
-    served = mixture.predict(x, verbose=0)
-    assert np.allclose(served, expected, atol=1e-6) and np.allclose(served.sum(axis=1), 1.0, atol=1e-5)
-    assert not mixture.get_layer("anchor").trainable and mixture.get_layer("field").trainable
+    # Every blend reads both digits right, less surely the more of ``wrong`` it holds (margin
+    # 4 - 5 alpha; NLL +65% at 0.1, +242% at 0.25): the accuracy cannot tell them apart.
+    right, wrong = np.eye(2, dtype=np.float32), np.eye(2, dtype=np.float32)[::-1]
+    model = linear_model(right)
+    x, y = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32), np.array([0, 1])
+    alpha, tried = blend_choose(
+        model=model, start=[4 * right], end=[wrong], x_check=x, y_check=y, grid=[0.5, 0.25, 0.1], tolerance=0.7
+    )
+    assert [row["accuracy"] for row in tried] == [1.0] * len(tried)
+    assert alpha == 0.1 and [row["alpha"] for row in tried] == [0.0, 0.5, 0.25, 0.1]
 
 
-def test_a_finetune_from_a_plain_model_trains_a_copy_and_keeps_the_model_as_anchor():
-    from training.architectures import mixture_parts
+def test_blend_choose_keeps_the_trained_weights_when_they_read_the_check_set_as_well():
+    from training.train import blend_choose
 
-    start = small_model(1)
-    before = [w.copy() for w in start.get_weights()]
-    anchor, trained = mixture_parts(start)
-    assert anchor is start and trained is not start
-    assert all(np.array_equal(a, b) for a, b in zip(trained.get_weights(), before, strict=True))
-    trained.layers[-2].kernel.assign(np.zeros_like(before[0]))  # training the copy ...
-    assert all(np.array_equal(a, b) for a, b in zip(anchor.get_weights(), before, strict=True))  # ... leaves the anchor
+    start, end = np.eye(2, dtype=np.float32), 2 * np.eye(2, dtype=np.float32)
+    model = linear_model(start)
+    x, y = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32), np.array([0, 1])
+    alpha, tried = blend_choose(
+        model=model, start=[start], end=[end], x_check=x, y_check=y, grid=[1.0, 0.5], tolerance=0.0
+    )
+    assert alpha == 1.0 and len(tried) == 2  # surer and right: the first share tried is kept
+    assert np.allclose(model.layers[-1].kernel.numpy(), end)
 
 
-def test_a_finetune_from_a_mixture_keeps_its_anchor_and_never_nests(tmp_path):
-    import keras
+def test_blend_choose_falls_back_to_the_smallest_share():
+    from training.train import blend_choose
 
-    from training.architectures import mixture_build, mixture_parts
-    from training.export import model_export, tflite_predict
-
-    first = mixture_build(anchor=small_model(1), field=small_model(2), weight=0.7)
-    model_export(first, tmp_path / "first")
-    loaded = keras.models.load_model(tmp_path / "first" / "model.keras", compile=False)
-    anchor, trained = mixture_parts(loaded)
-    assert anchor.name == "anchor" and trained.name == "field" and not anchor.trainable
-    second = mixture_build(anchor=anchor, field=trained, weight=0.5)
-    assert len(second.weights) == len(first.weights)  # two networks, not three
-    paths = model_export(second, tmp_path / "second")
-    x = images()
-    parts = [first.get_layer(name).predict(x, verbose=0) for name in ("field", "anchor")]
-    expected = 0.5 * parts[0] + 0.5 * parts[1]
-    assert np.allclose(tflite_predict(paths["tflite"], x), expected, atol=1e-5)
+    right, wrong = np.eye(2, dtype=np.float32), np.eye(2, dtype=np.float32)[::-1]
+    model = linear_model(right)
+    x, y = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32), np.array([0, 1])
+    alpha, _ = blend_choose(
+        model=model, start=[right], end=[wrong], x_check=x, y_check=y, grid=[1.0, 0.8], tolerance=0.1
+    )
+    assert alpha == 0.8
