@@ -129,6 +129,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[20000], help="reviews to train on, per run")
     parser.add_argument("--share", type=float, default=0.5, help="field share of the training mix")
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument(
+        "--preset-blend",
+        action="store_true",
+        help="serve the preset's blend of weights (chosen on held-out MNIST) instead of all of the trained weights",
+    )
     parser.add_argument("--mnist-dir", type=Path, default=ROOT / "data" / "mnist")
     parser.add_argument("--start", type=Path, default=ROOT / "models" / "default")
     parser.add_argument("--folder", type=Path, default=ROOT / "var" / "field-ceiling")
@@ -145,7 +150,10 @@ def main(argv: list[str] | None = None) -> None:
     sets = scored_sets(x, y)
     used = np.concatenate([s["index"] for s in sets.values()])
     start_metrics = json.loads((args.start / "metrics.json").read_text())
-    results = {"shipped": score(args.start / "model.keras", start_metrics["calibration"]["temperature"], sets)}
+    results_path = args.folder / "results.json"
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    results["shipped"] = score(args.start / "model.keras", start_metrics["calibration"]["temperature"], sets)
+    suffix = "-blend" if args.preset_blend else ""
     for size in args.sizes:
         field_x, field_y = training_reviews(x, y, size, used)
         snapshot = args.folder / f"reviews-{size}.npz"
@@ -153,29 +161,35 @@ def main(argv: list[str] | None = None) -> None:
         started = time.monotonic()
         metrics = train(
             preset="finetune",
-            output_dir=args.folder / f"model-{size}",
+            output_dir=args.folder / f"model-{size}{suffix}",
             mnist_dir=args.mnist_dir,
             field_set=snapshot,
             with_reviews=True,
             init_model=args.start / "model.keras",
-            overrides={"blend": [1.0], "field_share": args.share, "epochs": args.epochs},
+            overrides={
+                "field_share": args.share,
+                "epochs": args.epochs,
+                **({} if args.preset_blend else {"blend": [1.0]}),
+            },
         )
-        run = score(args.folder / f"model-{size}" / "model.keras", metrics["calibration"]["temperature"], sets)
-        results[f"reviews-{size}"] = {
+        run = score(args.folder / f"model-{size}{suffix}" / "model.keras", metrics["calibration"]["temperature"], sets)
+        results[f"reviews-{size}{suffix}"] = {
             "reviews": int(len(field_y)),
             "mnist_test": metrics["accuracy"],
+            "blend": (metrics.get("blend") or {}).get("alpha"),
             "train_seconds": round(time.monotonic() - started),
             **run,
         }
-        wrong_sheet(sets, run, args.folder)
-        (args.folder / "results.json").write_text(json.dumps(results, indent=1))
+        if not suffix:
+            wrong_sheet(sets, run, args.folder)
+        results_path.write_text(json.dumps(results, indent=1))
     print(f"{'set':<18}" + "".join(f"{k:>16}" for k in results))
     for name in sets:
         cells = (f"{r[name]['top_digit']:>8.3f}/{r[name]['served']:.3f}" for r in results.values())
         print(f"{name:<18}" + "".join(cells))
     for key, r in results.items():
         if "mnist_test" in r:
-            print(f"{key}: MNIST test {r['mnist_test']:.4f}, {r['train_seconds']} s")
+            print(f"{key}: MNIST test {r['mnist_test']:.4f}, blend {r.get('blend')}, {r['train_seconds']} s")
 
 
 if __name__ == "__main__":

@@ -131,10 +131,23 @@ def main(argv: list[str] | None = None) -> None:
     for spec in args.recipes:
         name, _, text = spec.partition("=")
         overrides = {**json.loads(text or "{}"), "blend": [1.0]}  # the finetuned network alone
+        # "soup": ["a", "b"]: the mean of those recipes' trained weights (trained before, same seed).
+        soup = overrides.pop("soup", None)
+        train_seed = overrides.pop("train_seed", 42)
         started = time.monotonic()
         out = args.folder / f"seed{args.seed}" / name
-        if not (args.reuse and (out / "model.keras").is_file()):
+        if soup:
+            parts = [
+                keras.models.load_model(args.folder / f"seed{args.seed}" / p / "model.keras", compile=False)
+                for p in soup
+            ]
+            for variable, *values in zip(parts[0].weights, *[m.weights for m in parts], strict=True):
+                variable.assign(np.mean([v.numpy() for v in values], axis=0))
+            out.mkdir(parents=True, exist_ok=True)
+            parts[0].save(out / "model.keras")
+        elif not (args.reuse and (out / "model.keras").is_file()):
             train(
+                seed=train_seed,
                 preset="finetune",
                 output_dir=out,
                 mnist_dir=args.mnist_dir,
