@@ -51,6 +51,18 @@ def test_the_fork_safety_check_refuses_a_started_thread(threads_of_this_test):
     fork_safety_check()  # none left: no error
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (others come and go meanwhile: the other suite runs beside)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "stat").read_text().rsplit(")", 1)[1].split()[1] == str(pid):
+                found.append(int(proc.name))
+        except OSError:
+            continue  # exited between the listing and the read
+    return found
+
+
 def mapped_files(pid: int) -> set[str]:
     """Paths of the files mapped into a process's memory (shared libraries, mmapped models)."""
     lines = Path(f"/proc/{pid}/maps").read_text().splitlines()
@@ -110,11 +122,7 @@ def test_the_gunicorn_master_preloads_litert_but_holds_no_model_and_no_database_
 
         wait_until(predicted, timeout=90, message="a prediction answered")
         assert master.poll() is None, log_path.read_text()[-3000:]
-        (worker,) = [
-            int(proc.name)
-            for proc in Path("/proc").iterdir()
-            if proc.name.isdigit() and (proc / "stat").read_text().rsplit(")", 1)[1].split()[1] == str(master.pid)
-        ]
+        (worker,) = children(master.pid)
 
         # The worker that answered maps the model file and holds its database connection...
         worker_files = mapped_files(worker)
