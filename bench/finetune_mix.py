@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--folder", type=Path, default=ROOT / "var" / "finetune-mix")
     parser.add_argument("--more", type=int, default=2000)
     parser.add_argument("--reuse", action="store_true")
+    parser.add_argument(
+        "--markers", type=int, nargs="+", default=None, help="marker widths of the population (bench/review_loop.py)"
+    )
     parser.add_argument("recipes", nargs="+")
     args = parser.parse_args(argv)
     import logging
@@ -47,7 +50,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args.folder.mkdir(parents=True, exist_ok=True)
-    data = tuning_set(args.seed, args.mnist_dir, args.folder, more=args.more)
+    markers = {"markers": tuple(args.markers)} if args.markers else {}
+    data = tuning_set(args.seed, args.mnist_dir, args.folder, more=args.more, **markers)
     import keras
 
     from training import calibrate

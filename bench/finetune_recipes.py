@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.review_loop import POPULATION, REVIEWED, population_build  # noqa: E402
+from bench.review_loop import MARKERS, POPULATION, REVIEWED, population_build  # noqa: E402
 
 ALPHAS = (0.0, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
 
@@ -58,13 +58,13 @@ def holdout_snapshot(data: dict, share: float, folder: Path) -> dict:
     return {**out, "arrays": arrays, "snapshot": snapshot}
 
 
-def tuning_set(seed: int, mnist_dir: Path, folder: Path, *, more: int = 0) -> dict:
+def tuning_set(seed: int, mnist_dir: Path, folder: Path, *, more: int = 0, markers: tuple[int, ...] = MARKERS) -> dict:
     from training.data import load_mnist
     from vision.decode import pixels_to_uint8
     from vision.preprocess import preprocess_bytes
 
     x, y, _, _ = load_mnist(mnist_dir)
-    population = population_build(x, y, seed=seed)
+    population = population_build(x, y, seed=seed, markers=markers)
     pixels = [preprocess_bytes(data).pixels for data, _ in population]
     labels = np.asarray([label for _, label in population])
     sides: dict[str, list[int]] = {"train": [], "test": []}
@@ -82,7 +82,7 @@ def tuning_set(seed: int, mnist_dir: Path, folder: Path, *, more: int = 0) -> di
     np.savez(snapshot, **arrays)
     unseen = list(range(REVIEWED, POPULATION))
     # More unseen images of the same kind (other digits, another seed): finer accuracy and ECE.
-    extra = population_build(x, y, seed=seed + 1000, size=more) if more else []
+    extra = population_build(x, y, seed=seed + 1000, size=more, markers=markers) if more else []
     extra_pixels = [preprocess_bytes(data).pixels for data, _ in extra]
     return {
         "more_pixels": extra_pixels,

@@ -41,11 +41,16 @@ REVIEWED = 480
 SEED = 2026
 
 
-def degraded_scan(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+MARKERS = (3, 5)
+
+
+def degraded_scan(digit: np.ndarray, rng: np.random.Generator, *, markers: tuple[int, ...] = MARKERS) -> bytes:
     """One MNIST digit (28x28, white on black) as a poor scan: dark ink on grey paper,
-    a thick marker, read at 10-13 px and blown up again, blurred, grainy, off centre in a wide margin."""
+    a thick marker, read at 10-13 px and blown up again, blurred, grainy, off centre in a wide margin.
+    ``markers``: the marker widths drawn from (5 closes loops at this size: many such digits
+    are illegible; (3,) leaves a population people read, bench/field_ceiling.py)."""
     ink = Image.fromarray(255 - digit)  # dark on light
-    ink = ink.filter(ImageFilter.MinFilter(int(rng.choice([3, 5]))))  # thick marker
+    ink = ink.filter(ImageFilter.MinFilter(int(rng.choice(markers))))  # thick marker
     low = int(rng.integers(10, 14))
     ink = ink.resize((low, low), Image.BILINEAR).resize((84, 84), Image.NEAREST)  # low resolution, blocky
     ink = ink.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.8, 2.0))))
@@ -63,13 +68,13 @@ def degraded_scan(digit: np.ndarray, rng: np.random.Generator) -> bytes:
 
 
 def population_build(
-    x: np.ndarray, y: np.ndarray, *, seed: int = SEED, size: int = POPULATION
+    x: np.ndarray, y: np.ndarray, *, seed: int = SEED, size: int = POPULATION, markers: tuple[int, ...] = MARKERS
 ) -> list[tuple[bytes, int]]:
     """``size`` training digits, picked and degraded with ``seed`` (SEED: the reported loop;
     bench/finetune_recipes.py tunes on others)."""
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(x), size=size, replace=False)
-    return [(degraded_scan(x[i], rng), int(y[i])) for i in pick]
+    return [(degraded_scan(x[i], rng, markers=markers), int(y[i])) for i in pick]
 
 
 def setup_django(folder: Path) -> None:
