@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.review_loop import POPULATION, REVIEWED, degraded_scan  # noqa: E402
+from bench.review_loop import MARKERS, POPULATION, REVIEWED, degraded_scan  # noqa: E402
 
 LOOP_SEEDS = (2026, 7, 8, 11)
 MORE = 2000
@@ -55,7 +55,7 @@ def pixels_of(blobs: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([p if p is not None else np.zeros((28, 28), np.float32) for p in pixels]), kept
 
 
-def scored_sets(x: np.ndarray, y: np.ndarray) -> dict[str, dict]:
+def scored_sets(x: np.ndarray, y: np.ndarray, markers: tuple[int, ...] = MARKERS) -> dict[str, dict]:
     """The loop's 120 unseen and 2,000 more images for each seed (as bench/review_loop.py builds them)."""
     sets = {}
     for seed in LOOP_SEEDS:
@@ -65,7 +65,7 @@ def scored_sets(x: np.ndarray, y: np.ndarray) -> dict[str, dict]:
         ):
             rng = np.random.default_rng(set_seed)
             index = rng.choice(len(x), size=size, replace=False)
-            blobs = [degraded_scan(x[i], rng) for i in index]  # the same draws, in the same order
+            blobs = [degraded_scan(x[i], rng, markers=markers) for i in index]  # the same draws, in order
             pixels, kept = pixels_of(blobs[rows])
             sets[name] = {"pixels": pixels, "kept": kept, "labels": y[index[rows]], "index": index}
     return sets
@@ -126,7 +126,13 @@ def wrong_sheet(sets: dict, scores: dict, folder: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[20000], help="reviews to train on, per run")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[20000], help="reviews to train on, per run")
+    parser.add_argument(
+        "--markers", type=int, nargs="+", default=list(MARKERS), help="marker widths of the scored sets"
+    )
+    parser.add_argument(
+        "--score", type=Path, action="append", default=[], help="also score this earlier model folder (repeatable)"
+    )
     parser.add_argument("--share", type=float, default=0.5, help="field share of the training mix")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument(
@@ -147,12 +153,18 @@ def main(argv: list[str] | None = None) -> None:
     from training.train import train
 
     x, y, _, _ = load_mnist(args.mnist_dir)
-    sets = scored_sets(x, y)
+    sets = scored_sets(x, y, tuple(args.markers))
     used = np.concatenate([s["index"] for s in sets.values()])
     start_metrics = json.loads((args.start / "metrics.json").read_text())
-    results_path = args.folder / "results.json"
+    markers = tuple(args.markers)
+    results_path = args.folder / (
+        "results.json" if markers == MARKERS else f"results-markers{'-'.join(map(str, markers))}.json"
+    )
     results = json.loads(results_path.read_text()) if results_path.exists() else {}
     results["shipped"] = score(args.start / "model.keras", start_metrics["calibration"]["temperature"], sets)
+    for folder in args.score:  # e.g. the 20,000-review model on a population of other markers
+        metrics = json.loads((folder / "metrics.json").read_text())
+        results[folder.name] = score(folder / "model.keras", metrics["calibration"]["temperature"], sets)
     suffix = "-blend" if args.preset_blend else ""
     for size in args.sizes:
         field_x, field_y = training_reviews(x, y, size, used)
@@ -183,6 +195,7 @@ def main(argv: list[str] | None = None) -> None:
         if not suffix:
             wrong_sheet(sets, run, args.folder)
         results_path.write_text(json.dumps(results, indent=1))
+    results_path.write_text(json.dumps(results, indent=1))
     print(f"{'set':<18}" + "".join(f"{k:>16}" for k in results))
     for name in sets:
         cells = (f"{r[name]['top_digit']:>8.3f}/{r[name]['served']:.3f}" for r in results.values())

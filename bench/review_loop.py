@@ -48,7 +48,7 @@ def degraded_scan(digit: np.ndarray, rng: np.random.Generator, *, markers: tuple
     """One MNIST digit (28x28, white on black) as a poor scan: dark ink on grey paper,
     a thick marker, read at 10-13 px and blown up again, blurred, grainy, off centre in a wide margin.
     ``markers``: the marker widths drawn from (5 closes loops at this size: many such digits
-    are illegible; (3,) leaves a population people read, bench/field_ceiling.py)."""
+    are illegible; (3,) leaves a population people read: README, "The loop, measured")."""
     ink = Image.fromarray(255 - digit)  # dark on light
     ink = ink.filter(ImageFilter.MinFilter(int(rng.choice(markers))))  # thick marker
     low = int(rng.integers(10, 14))
