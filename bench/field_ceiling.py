@@ -35,11 +35,6 @@ LOOP_SEEDS = (2026, 7, 8, 11)
 MORE = 2000
 
 
-def picks(seed: int, size: int, total: int) -> np.ndarray:
-    """The MNIST training indices population_build(seed, size) degrades (its first draw)."""
-    return np.random.default_rng(seed).choice(total, size=size, replace=False)
-
-
 def preprocess_many(blobs: list[bytes]) -> list:
     from vision.preprocess import preprocess_bytes
 
@@ -153,10 +148,10 @@ def main(argv: list[str] | None = None) -> None:
     from training.train import train
 
     x, y, _, _ = load_mnist(args.mnist_dir)
-    sets = scored_sets(x, y, tuple(args.markers))
+    markers = tuple(args.markers)
+    sets = scored_sets(x, y, markers)
     used = np.concatenate([s["index"] for s in sets.values()])
     start_metrics = json.loads((args.start / "metrics.json").read_text())
-    markers = tuple(args.markers)
     results_path = args.folder / (
         "results.json" if markers == MARKERS else f"results-markers{'-'.join(map(str, markers))}.json"
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from bench.footprint import children
 from mnistsite.prefork import PreforkError, fork_safety_check, worker_exit_now
 from tests.conftest import ROOT, free_port, subprocess_env, wait_until
 from tests.images import encode, mnist_sample, multipart, render
@@ -49,18 +50,6 @@ def test_the_fork_safety_check_refuses_a_started_thread(threads_of_this_test):
         release.set()
         thread.join()
     fork_safety_check()  # none left: no error
-
-
-def children(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (others come and go meanwhile: the other suite runs beside)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and (proc / "stat").read_text().rsplit(")", 1)[1].split()[1] == str(pid):
-                found.append(int(proc.name))
-        except OSError:
-            continue  # exited between the listing and the read
-    return found
 
 
 def mapped_files(pid: int) -> set[str]:
